@@ -1,0 +1,168 @@
+"""Relay benchmark (not a test): runs ``cove-relay serve`` in a subprocess on loopback and prints a
+table of block upload/download throughput (1 MiB blocks, 4 concurrent clients), appends per
+second, append→notification latency with 500 connected WebSockets, and server RSS.
+
+    .venv/bin/python bench/relay_bench.py [--blocks-per-client 64] [--devices 500]
+
+Targets: 250 MB/s ingest, 2,000 appends/s, notification p99 < 100 ms with 500 devices,
+< 200 MB RSS with 500 connections.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import aiohttp
+import psutil
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from relay.testing import Identity, RelayClient  # noqa: E402
+
+MiB = 1024 * 1024
+
+
+async def start_server(data: Path) -> tuple[asyncio.subprocess.Process, str]:
+    env = {**os.environ, "COVE_RELAY_OPEN_REGISTRATION": "1", "COVE_RELAY_PASSWORD_STRENGTH": "min",
+           "COVE_RELAY_ACCESS_LOG": "0", "COVE_RELAY_MAX_CONNECTIONS_PER_ACCOUNT": "2000",
+           "COVE_RELAY_LOG_LEVEL": "WARNING", "PYTHONPATH": str(ROOT)}
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "relay.cli", "serve", "--data", str(data), "--port", "0",
+        stdout=asyncio.subprocess.PIPE, env=env, cwd=ROOT)
+    info = json.loads(await asyncio.wait_for(proc.stdout.readline(), 30))
+    return proc, f"http://127.0.0.1:{info['port']}"
+
+
+async def new_device(owner: RelayClient, session: aiohttp.ClientSession) -> RelayClient:
+    c = RelayClient(owner.base, session, owner.me.other_device())
+    c.account_token = owner.account_token
+    await c.register_device()
+    await c.authenticate()
+    return c
+
+
+def pct(values: list[float], p: float) -> float:
+    values = sorted(values)
+    return values[min(len(values) - 1, int(round(p / 100 * (len(values) - 1))))]
+
+
+async def bench(args: argparse.Namespace) -> list[tuple[str, str, str]]:
+    rows: list[tuple[str, str, str]] = []
+    with tempfile.TemporaryDirectory(dir=args.tmp) as tmp:
+        proc, base = await start_server(Path(tmp) / "data")
+        server = psutil.Process(proc.pid)
+        try:
+            connector = aiohttp.TCPConnector(limit=0)
+            async with aiohttp.ClientSession(connector=connector) as session:
+                owner = await RelayClient(base, session, Identity("bench")).setup()
+                folder = await owner.create_folder()
+                clients = [owner] + [await new_device(owner, session) for _ in range(3)]
+
+                # -- block upload / download, 1 MiB blocks, 4 concurrent clients ---------------
+                n = args.blocks_per_client
+                payloads = [[os.urandom(MiB) for _ in range(n)] for _ in clients]
+                ids: list[list[str]] = [[] for _ in clients]
+
+                async def upload(i: int) -> None:
+                    for data in payloads[i]:
+                        ids[i].append(await clients[i].put_block(folder, data))
+
+                t0 = time.perf_counter()
+                await asyncio.gather(*(upload(i) for i in range(len(clients))))
+                up = len(clients) * n * MiB / (time.perf_counter() - t0) / 1e6
+                rows.append(("block upload, 1 MiB x 4 clients", f"{up:,.0f} MB/s", "250 MB/s"))
+
+                async def download(i: int) -> None:
+                    for bid in ids[i]:
+                        await clients[i].get_block(folder, bid)
+
+                t0 = time.perf_counter()
+                await asyncio.gather(*(download(i) for i in range(len(clients))))
+                down = len(clients) * n * MiB / (time.perf_counter() - t0) / 1e6
+                rows.append(("block download, 1 MiB x 4 clients", f"{down:,.0f} MB/s", "-"))
+                del payloads
+
+                # -- appends per second ----------------------------------------------------------
+                for ndev in (4, args.append_devices):
+                    appenders = clients[:4] + [await new_device(owner, session) for _ in range(max(0, ndev - 4))]
+                    appenders = appenders[:ndev]
+                    per = args.appends // ndev
+
+                    async def appends(c: RelayClient) -> None:
+                        for _ in range(per):
+                            await c.append(folder, ciphertext=os.urandom(200))
+
+                    t0 = time.perf_counter()
+                    await asyncio.gather(*(appends(c) for c in appenders))
+                    rate = per * ndev / (time.perf_counter() - t0)
+                    rows.append((f"appends/s, {ndev} devices appending", f"{rate:,.0f}/s", "2,000/s"))
+
+                # -- notification latency with N connected WebSockets ----------------------------
+                listeners = [await new_device(owner, session) for _ in range(args.devices)]
+                sockets = [await c.websocket() for c in listeners]
+                for ws in sockets:
+                    await ws.receive()  # hello
+                rss_idle = server.memory_info().rss
+                latencies: list[float] = []
+                appender = clients[0]
+                for _ in range(args.notify_rounds):
+                    pending = len(sockets)
+                    all_in = asyncio.Event()
+                    sent_at = time.perf_counter()
+
+                    async def listen(ws) -> None:
+                        nonlocal pending
+                        msg = await ws.receive()
+                        latencies.append(time.perf_counter() - sent_at)
+                        assert json.loads(msg.data)["type"] == "append"
+                        pending -= 1
+                        if pending == 0:
+                            all_in.set()
+
+                    tasks = [asyncio.create_task(listen(ws)) for ws in sockets]
+                    await appender.append(folder, ciphertext=b"n")
+                    await asyncio.wait_for(all_in.wait(), 30)
+                    await asyncio.gather(*tasks)
+                rss = server.memory_info().rss
+                rows.append((f"append->notify p50, {args.devices} WebSockets",
+                             f"{statistics.median(latencies) * 1000:.1f} ms", "-"))
+                rows.append((f"append->notify p99, {args.devices} WebSockets",
+                             f"{pct(latencies, 99) * 1000:.1f} ms", "< 100 ms"))
+                rows.append((f"server RSS, {args.devices} WebSockets connected",
+                             f"{max(rss, rss_idle) / MiB:.0f} MiB", "< 200 MB"))
+                for ws in sockets:
+                    await ws.close()
+        finally:
+            proc.terminate()
+            await proc.wait()
+    return rows
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--blocks-per-client", type=int, default=64)
+    p.add_argument("--appends", type=int, default=4000)
+    p.add_argument("--append-devices", type=int, default=32)
+    p.add_argument("--devices", type=int, default=500)
+    p.add_argument("--notify-rounds", type=int, default=40)
+    p.add_argument("--tmp", default=None, help="directory for the relay data (default: system temp)")
+    args = p.parse_args()
+    rows = asyncio.run(bench(args))
+    w0 = max(len(r[0]) for r in rows)
+    print(f"{'measure':<{w0}}  {'result':>12}  {'target':>10}")
+    print("-" * (w0 + 28))
+    for name, value, target in rows:
+        print(f"{name:<{w0}}  {value:>12}  {target:>10}")
+
+
+if __name__ == "__main__":
+    main()

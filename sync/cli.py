@@ -1,0 +1,208 @@
+"""The headless command line: `cove init|scan|status|history|restore|daemon`.
+
+Parses arguments, asks the :class:`sync.engine.Engine` to do the work and prints the outcome for a
+person. Every failure the user can cause (a bad path, a broken index, a newer config) is a
+:class:`sync.errors.CoveError` and ends in a one-line message and exit status 1; nothing on disk is
+touched on the way out. Usage errors exit with 2 (argparse).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import datetime as dt
+import signal
+import sys
+from pathlib import Path
+
+from sync import __version__
+from sync.config import Dirs
+from sync.engine import Engine, FolderStatus, ScanSummary
+from sync.errors import CoveError
+
+
+def _human_size(n: int) -> str:
+    size = float(n)
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if size < 1024 or unit == "TiB":
+            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1024
+    return f"{n} B"
+
+
+def _when(ns: int | None) -> str:
+    if not ns:
+        return "never"
+    return dt.datetime.fromtimestamp(ns / 1e9).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def _print_summary(s: ScanSummary) -> None:
+    print(
+        f"{s.folder_path}: {s.added} added, {s.modified} modified, {s.deleted} deleted, "
+        f"{s.moved} moved, {s.errors} errors ({s.files} files, {s.seconds:.2f} s)"
+    )
+    for message in s.messages:
+        print(f"  {message}")
+
+
+def _print_status(st: FolderStatus) -> None:
+    print(f"{st.path}")
+    print(f"  folder id  {st.folder_id}")
+    print(f"  state      {st.state}")
+    print(f"  files      {st.files} ({_human_size(st.bytes)}), {st.directories} directories")
+    print(f"  last scan  {_when(st.last_scan_ns)}")
+    print(f"  history    {st.history_versions} kept versions")
+    if st.errors:
+        print(f"  errors     {len(st.errors)}")
+        for e in st.errors[:20]:
+            print(f"    {e.path or '/'}: {e.kind}: {e.message}")
+        if len(st.errors) > 20:
+            print(f"    ... and {len(st.errors) - 20} more")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="cove",
+        description=(
+            "Cove keeps folders identical across your devices, end-to-end encrypted. "
+            "With no command, `cove` opens the desktop app where there is a screen and runs the "
+            "daemon where there is none."
+        ),
+    )
+    p.add_argument("--version", action="version", version=f"cove {__version__}")
+    p.add_argument(
+        "--home",
+        type=Path,
+        help="keep config and data under this directory instead of the per-user defaults "
+        "(also: $COVE_CONFIG_DIR and $COVE_DATA_DIR)",
+    )
+    sub = p.add_subparsers(dest="command", metavar="COMMAND")
+
+    s = sub.add_parser("init", help="start syncing a folder (created if missing) and index it")
+    s.add_argument("path", type=Path)
+    s.add_argument("--label", default="", help="a name for the folder shown in the app")
+
+    s = sub.add_parser("scan", help="scan folders now and record what changed")
+    s.add_argument("path", type=Path, nargs="?", help="only the folder containing this path")
+    s.add_argument(
+        "--yes", action="store_true", help="accept a scan that would delete a large share of a folder"
+    )
+
+    s = sub.add_parser("status", help="show each folder's state, size, last scan and errors")
+    s.add_argument("path", type=Path, nargs="?")
+
+    s = sub.add_parser("history", help="list the kept versions of a file")
+    s.add_argument("path", type=Path)
+
+    s = sub.add_parser("restore", help="bring back a kept version of a file")
+    s.add_argument("path", type=Path)
+    s.add_argument("--version", "-v", dest="version_no", type=int, required=True, metavar="N",
+                   help="the version number shown by `cove history`")
+    s.add_argument("--to", type=Path, help="save the version as a copy here instead of replacing")
+
+    s = sub.add_parser("daemon", help="watch all folders and keep the index current until stopped")
+    s.add_argument("--once", action="store_true", help=argparse.SUPPRESS)
+    return p
+
+
+def _engine(args: argparse.Namespace) -> Engine:
+    dirs = Dirs.under(args.home) if args.home else Dirs.default()
+    return Engine.create(dirs)
+
+
+def _cmd_init(engine: Engine, args: argparse.Namespace) -> int:
+    folder = engine.add_folder(args.path, label=args.label)
+    print(f"Syncing {folder.path} (folder id {folder.id})")
+    _print_summary(engine.scan(folder.id))
+    return 0
+
+
+def _cmd_scan(engine: Engine, args: argparse.Namespace) -> int:
+    folders = [engine.folder_for(args.path)] if args.path else list(engine.folders())
+    if not folders:
+        print("No folders yet. Add one with `cove init PATH`.")
+        return 0
+    status = 0
+    for f in folders:
+        try:
+            _print_summary(engine.scan(f.id, confirm_mass_delete=args.yes))
+        except CoveError as e:
+            print(f"{f.path}: {e}", file=sys.stderr)
+            status = 1
+    return status
+
+
+def _cmd_status(engine: Engine, args: argparse.Namespace) -> int:
+    folders = [engine.folder_for(args.path)] if args.path else list(engine.folders())
+    if not folders:
+        print("No folders yet. Add one with `cove init PATH`.")
+        return 0
+    for f in folders:
+        _print_status(engine.status(f.id))
+    return 0
+
+
+def _cmd_history(engine: Engine, args: argparse.Namespace) -> int:
+    entries = engine.history(args.path)
+    if not entries:
+        print(f"No kept versions of {args.path}.")
+        return 0
+    print(f"{'N':>4}  {'kept at':19}  {'modified':19}  {'size':>10}  {'by':13}  reason")
+    for e in entries:
+        print(
+            f"{e.version_no:>4}  {_when(e.archived_at_ns):19}  {_when(e.mtime_ns):19}  "
+            f"{_human_size(e.size):>10}  {e.modified_by[:13]:13}  {e.reason}"
+        )
+    return 0
+
+
+def _cmd_restore(engine: Engine, args: argparse.Namespace) -> int:
+    dest = engine.restore(args.path, args.version_no, args.to)
+    print(f"Restored version {args.version_no} of {args.path} to {dest}")
+    return 0
+
+
+def _cmd_daemon(engine: Engine, args: argparse.Namespace) -> int:
+    if not list(engine.folders()):
+        print("No folders yet. Add one with `cove init PATH`, then start the daemon again.")
+        return 1
+
+    async def run() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        if args.once:
+            stop.set()
+        await engine.run(stop, report=lambda line: print(line, flush=True))
+
+    print(f"Cove daemon watching {', '.join(str(f.path) for f in engine.folders())}", flush=True)
+    asyncio.run(run())
+    print("Cove daemon stopped.", flush=True)
+    return 0
+
+
+COMMANDS = {
+    "init": _cmd_init,
+    "scan": _cmd_scan,
+    "status": _cmd_status,
+    "history": _cmd_history,
+    "restore": _cmd_restore,
+    "daemon": _cmd_daemon,
+}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        args = parser.parse_args([*(argv if argv is not None else sys.argv[1:]), "daemon"])
+    command = args.command
+    try:
+        with _engine(args) as engine:
+            return COMMANDS[command](engine, args)
+    except CoveError as e:
+        print(f"cove: {e}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130

@@ -1,0 +1,159 @@
+"""One synced folder at run time: its index, scanner, history and watcher, and the loop that keeps
+the index current.
+
+:class:`FolderRunner` only orchestrates: the watcher says which paths are dirty, the runner hands
+them to the scanner (one scan at a time, off the event loop, dirty paths coalesced while a scan
+runs), and prunes history after scans. It remembers the folder's state (idle, scanning, error,
+waiting for confirmation) for `cove status` and the app.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import enum
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from sync.config import Dirs, FolderConfig
+from sync.errors import CoveError, FolderError, NeedsConfirmation
+from sync.history import History
+from sync.index import Index
+from sync.scanner import Scanner, ScanResult, check_root, observe_path
+from sync.watcher import FULL, Watcher
+
+
+class FolderState(enum.Enum):
+    IDLE = "up to date"
+    SCANNING = "scanning"
+    ERROR = "error"
+    NEEDS_CONFIRMATION = "waiting for confirmation"
+    PAUSED = "paused"
+
+
+class FolderRunner:
+    def __init__(
+        self,
+        folder: FolderConfig,
+        index: Index,
+        scanner: Scanner,
+        history: History,
+        clock: Callable[[], int] = time.time_ns,
+    ):
+        self.folder = folder
+        self.index = index
+        self.scanner = scanner
+        self.history = history
+        self.clock = clock
+        self._state = FolderState.PAUSED if folder.paused else FolderState.IDLE
+        self.last_error: str | None = None
+
+    @classmethod
+    def open(cls, folder: FolderConfig, dirs: Dirs, device: str, clock: Callable[[], int]) -> FolderRunner:
+        index = Index.open(dirs.index_path(folder.id), device, clock)
+        root = folder.path
+        scanner = Scanner(root, index)
+        history = History(
+            root, index, folder.versioning, clock, observe=lambda r, rel: observe_path(Path(r), rel)
+        )
+        return cls(folder, index, scanner, history, clock)
+
+    def close(self) -> None:
+        self.index.close()
+
+    def state(self) -> str:
+        """A one-line state for people; checks the root when nothing is running."""
+        if self._state is FolderState.IDLE:
+            try:
+                check_root(str(self.folder.path))
+            except FolderError as e:
+                return f"error: {e}"
+        if self._state is FolderState.ERROR and self.last_error:
+            return f"error: {self.last_error}"
+        return self._state.value
+
+    # -- scanning ----------------------------------------------------------------------------
+
+    def scan(self, paths: set[str] | None = None, confirm_mass_delete: bool = False) -> ScanResult:
+        """Scan now (blocking). Raises FolderError for an unusable root and NeedsConfirmation when
+        the scan would delete a large share of the folder (nothing is recorded then)."""
+        self._state = FolderState.SCANNING
+        try:
+            result = self.scanner.scan(
+                None if paths is None or FULL in paths else sorted(paths),
+                confirm_mass_delete=confirm_mass_delete,
+            )
+        except FolderError as e:
+            self._state, self.last_error = FolderState.ERROR, str(e)
+            raise
+        if result.needs_confirmation:
+            self._state = FolderState.NEEDS_CONFIRMATION
+            deletes = sum(1 for c in result.changes if c.kind.value == "deleted")
+            raise NeedsConfirmation(
+                f"this scan would delete {deletes} of {self.index.count()} indexed paths in "
+                f"{self.folder.path}; nothing was recorded. If that is what you did, run "
+                "`cove scan --yes`.",
+                self.folder.path,
+            )
+        self._state, self.last_error = FolderState.IDLE, None
+        self.history.prune()
+        return result
+
+    def restore(self, relpath: str, version_no: int, dest: Path | None) -> Path:
+        restored = self.history.restore(relpath, version_no, dest)
+        return restored.path
+
+    # -- running -----------------------------------------------------------------------------
+
+    async def run(self, stop: asyncio.Event, report: Callable[[str], None]) -> None:
+        """Initial full scan, then scan what the watcher reports until ``stop`` is set."""
+        pending: set[str] = {FULL}
+        wake = asyncio.Event()
+        wake.set()
+
+        def on_dirty(paths: set[str]) -> None:
+            pending.update(paths)
+            wake.set()
+
+        def on_error(error: FolderError | None) -> None:
+            if error is not None:
+                self._state, self.last_error = FolderState.ERROR, str(error)
+                report(f"{self.folder.path}: {error}")
+            else:
+                report(f"{self.folder.path}: folder is back; rescanning")
+                on_dirty({FULL})
+
+        watcher = Watcher(
+            self.folder.path,
+            on_dirty,
+            on_error=on_error,
+            quiet=self.folder.debounce_ms / 1000,
+            full_rescan_interval=self.folder.rescan_interval_s,
+        )
+        watcher.start()
+        stopper = asyncio.ensure_future(stop.wait())
+        try:
+            while not stop.is_set():
+                waiter = asyncio.ensure_future(wake.wait())
+                await asyncio.wait({waiter, stopper}, return_when=asyncio.FIRST_COMPLETED)
+                waiter.cancel()
+                if stop.is_set():
+                    break
+                wake.clear()
+                batch, pending = pending, set()
+                if not batch:
+                    continue
+                try:
+                    result = await asyncio.to_thread(self.scan, batch)
+                except CoveError as e:
+                    report(f"{self.folder.path}: {e}")
+                    continue
+                if result.changes:
+                    report(f"{self.folder.path}: " + ", ".join(str(c) for c in result.changes[:5])
+                           + (f" and {len(result.changes) - 5} more" if len(result.changes) > 5 else ""))
+        finally:
+            stopper.cancel()
+            watcher.stop()
+
+
+__all__ = ["FolderRunner", "FolderState", "Dirs"]

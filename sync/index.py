@@ -1,0 +1,548 @@
+"""The local index: one SQLite database per folder (WAL), through sqlite-utils.
+
+Responsible for storing file records, local history entries, per-file errors and small metadata,
+and for the rules of *local* change: when the scanner reports what it saw, the index bumps the
+version vector with this device's counter, assigns the next local sequence, and writes it all in
+one transaction. Schema changes are numbered migrations (:data:`MIGRATIONS`); a database written
+by a newer Cove is refused with a clear message, as is a corrupt one.
+
+Transactions nest: ``with index.transaction():`` around several calls makes them one commit, so
+index, cursors and history always change together.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+import time
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import sqlite_utils
+
+from sync.changes import Change, ChangeKind, FileError
+from sync.records import FileRecord, FileType, VersionVector, decode_blocks, encode_blocks
+
+# Each migration produces the schema version equal to its position (1-based).
+MIGRATIONS: tuple[str, ...] = (
+    # 1: initial schema
+    """
+    CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+    CREATE TABLE files (
+        path TEXT PRIMARY KEY,
+        type TEXT NOT NULL,
+        size INTEGER NOT NULL,
+        mtime_ns INTEGER NOT NULL,
+        inode INTEGER NOT NULL,
+        mode INTEGER NOT NULL,
+        content_hash BLOB,
+        blocks BLOB,
+        symlink_target TEXT,
+        version TEXT NOT NULL,
+        deleted INTEGER NOT NULL DEFAULT 0,
+        sequence INTEGER NOT NULL,
+        modified_by TEXT NOT NULL,
+        changed_at_ns INTEGER NOT NULL
+    );
+    CREATE UNIQUE INDEX files_sequence ON files(sequence);
+    CREATE INDEX files_content_hash ON files(content_hash) WHERE content_hash IS NOT NULL;
+    CREATE TABLE history (
+        id INTEGER PRIMARY KEY,
+        path TEXT NOT NULL,
+        version_no INTEGER NOT NULL,
+        stored_name TEXT NOT NULL,
+        size INTEGER NOT NULL,
+        mtime_ns INTEGER NOT NULL,
+        mode INTEGER NOT NULL,
+        content_hash BLOB,
+        version TEXT NOT NULL,
+        modified_by TEXT NOT NULL,
+        archived_at_ns INTEGER NOT NULL,
+        reason TEXT NOT NULL,
+        UNIQUE (path, version_no)
+    );
+    CREATE TABLE errors (
+        path TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        message TEXT NOT NULL,
+        first_seen_ns INTEGER NOT NULL,
+        last_seen_ns INTEGER NOT NULL,
+        PRIMARY KEY (path, kind)
+    );
+    """,
+)
+
+SCHEMA_VERSION = len(MIGRATIONS)
+
+_FILE_COLUMNS = (
+    "path, type, size, mtime_ns, inode, mode, content_hash, blocks, symlink_target, "
+    "version, deleted, sequence, modified_by"
+)
+
+
+class IndexError_(Exception):  # noqa: N801 - avoid shadowing the builtin IndexError
+    """Base for index failures."""
+
+
+class IndexCorrupt(IndexError_):
+    pass
+
+
+class IndexTooNew(IndexError_):
+    pass
+
+
+@dataclass(frozen=True)
+class HistoryEntry:
+    id: int
+    path: str
+    version_no: int
+    stored_name: str
+    size: int
+    mtime_ns: int
+    mode: int
+    content_hash: bytes | None
+    version: VersionVector
+    modified_by: str
+    archived_at_ns: int
+    reason: str
+
+
+@dataclass(frozen=True)
+class StoredError:
+    path: str
+    kind: str
+    message: str
+    first_seen_ns: int
+    last_seen_ns: int
+
+
+@dataclass(frozen=True)
+class LocalUpdate:
+    """What the disk now holds at ``path``: ``observed`` (version and sequence ignored), or None if
+    the path is gone."""
+
+    path: str
+    observed: FileRecord | None
+
+
+def next_local_record(
+    old: FileRecord | None, observed: FileRecord | None, device: str, sequence: int
+) -> FileRecord | None:
+    """Pure rule for a local change. Returns the record to store, or None when nothing changed
+    that other devices need to hear about.
+
+    * New content, type, link target or mode: bump this device's counter on top of the old
+      version (a tombstone's too, so a re-created file dominates its delete).
+    * Same content and mode, only mtime/inode differ: no new version (caller refreshes the stat
+      fields with :meth:`Index.refresh_stat`).
+    * Gone: a tombstone with a bumped version; deleting a tombstone or nothing is no change.
+    """
+    if observed is None:
+        if old is None or old.deleted:
+            return None
+        return FileRecord(
+            path=old.path,
+            type=old.type,
+            mode=old.mode,
+            version=old.version.bump(device),
+            deleted=True,
+            sequence=sequence,
+            modified_by=device,
+        )
+    if old is not None and not old.deleted and old.same_content(observed) and old.mode == observed.mode:
+        return None
+    base = old.version if old is not None else VersionVector()
+    return observed.with_changes(
+        version=base.bump(device), deleted=False, sequence=sequence, modified_by=device
+    )
+
+
+def _row_to_record(row: tuple) -> FileRecord:
+    (path, typ, size, mtime_ns, inode, mode, content_hash, blocks, target, version, deleted, seq, by) = row
+    return FileRecord(
+        path=path,
+        type=FileType(typ),
+        size=size,
+        mtime_ns=mtime_ns,
+        inode=inode,
+        mode=mode,
+        content_hash=content_hash,
+        blocks=decode_blocks(blocks),
+        symlink_target=target,
+        version=VersionVector.from_json(version),
+        deleted=bool(deleted),
+        sequence=seq,
+        modified_by=by,
+    )
+
+
+class Index:
+    """A folder's index. Safe to share between threads (one connection, one lock)."""
+
+    def __init__(self, conn: sqlite3.Connection, device: str, clock: Callable[[], int]):
+        self._conn = conn
+        self.db = sqlite_utils.Database(conn)
+        self.device = device
+        self._clock = clock
+        self._lock = threading.RLock()
+        self._depth = 0
+
+    # -- opening -----------------------------------------------------------------------------
+
+    @classmethod
+    def open(
+        cls, path: Path, device: str, clock: Callable[[], int] = time.time_ns, check: bool = True
+    ) -> Index:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        conn: sqlite3.Connection | None = None
+        try:
+            conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA synchronous=FULL")
+            conn.execute("PRAGMA foreign_keys=ON")
+            if check:
+                result = conn.execute("PRAGMA quick_check").fetchone()
+                if result is None or result[0] != "ok":
+                    conn.close()
+                    raise IndexCorrupt(f"index {path} failed its integrity check: {result}")
+        except sqlite3.DatabaseError as e:
+            if conn is not None:
+                conn.close()
+            raise IndexCorrupt(
+                f"index {path} is damaged ({e}). Your files are untouched; move the index away "
+                "and run `cove scan` to rebuild it."
+            ) from e
+        index = cls(conn, device, clock)
+        try:
+            index._migrate(path)
+        except sqlite3.DatabaseError as e:
+            conn.close()
+            raise IndexCorrupt(f"index {path} is damaged ({e})") from e
+        except BaseException:
+            conn.close()
+            raise
+        return index
+
+    def _migrate(self, path: Path) -> None:
+        (current,) = self._conn.execute("PRAGMA user_version").fetchone()
+        if current > SCHEMA_VERSION:
+            raise IndexTooNew(
+                f"index {path} has schema version {current}, newer than this Cove understands "
+                f"({SCHEMA_VERSION}). Upgrade Cove."
+            )
+        for version in range(current + 1, SCHEMA_VERSION + 1):
+            with self.transaction():
+                for statement in MIGRATIONS[version - 1].split(";"):
+                    if statement.strip():
+                        self._conn.execute(statement)
+                self._conn.execute(f"PRAGMA user_version={version}")
+
+    def close(self) -> None:
+        with self._lock:
+            self._conn.close()
+
+    def __enter__(self) -> Index:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- transactions ------------------------------------------------------------------------
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        """One SQLite transaction; nested uses join the outer one. A nested block is a savepoint:
+        if it raises, its own changes are undone even when the outer block catches the exception
+        and commits, so a half-applied inner batch is never committed."""
+        with self._lock:
+            depth = self._depth
+            if depth == 0:
+                self._conn.execute("BEGIN IMMEDIATE")
+            else:
+                self._conn.execute(f"SAVEPOINT nested_{depth}")
+            self._depth += 1
+            try:
+                yield
+            except BaseException:
+                self._depth -= 1
+                if not self._conn.in_transaction:
+                    pass  # SQLite already rolled the whole transaction back (e.g. disk full)
+                elif depth == 0:
+                    self._conn.execute("ROLLBACK")
+                else:
+                    self._conn.execute(f"ROLLBACK TO nested_{depth}")
+                    self._conn.execute(f"RELEASE nested_{depth}")
+                raise
+            self._depth -= 1
+            if depth == 0:
+                try:
+                    self._conn.execute("COMMIT")
+                except BaseException:
+                    if self._conn.in_transaction:
+                        self._conn.execute("ROLLBACK")
+                    raise
+            else:
+                self._conn.execute(f"RELEASE nested_{depth}")
+
+    # -- metadata ----------------------------------------------------------------------------
+
+    def get_meta(self, key: str, default: str | None = None) -> str | None:
+        with self._lock:
+            row = self._conn.execute("SELECT value FROM meta WHERE key=?", (key,)).fetchone()
+        return row[0] if row else default
+
+    def set_meta(self, key: str, value: str) -> None:
+        with self.transaction():
+            self._conn.execute(
+                "INSERT INTO meta(key, value) VALUES(?, ?) ON CONFLICT(key) DO UPDATE SET value=excluded.value",
+                (key, value),
+            )
+
+    # -- records -----------------------------------------------------------------------------
+
+    def get(self, path: str) -> FileRecord | None:
+        with self._lock:
+            row = self._conn.execute(f"SELECT {_FILE_COLUMNS} FROM files WHERE path=?", (path,)).fetchone()
+        return _row_to_record(row) if row else None
+
+    def records(self, include_deleted: bool = False, prefix: str | None = None) -> Iterator[FileRecord]:
+        """Records in path order, optionally only under directory ``prefix``."""
+        sql = f"SELECT {_FILE_COLUMNS} FROM files"
+        where, args = [], []
+        if not include_deleted:
+            where.append("deleted=0")
+        if prefix:
+            where.append("(path=? OR substr(path, 1, ?)=?)")
+            args += [prefix, len(prefix) + 1, prefix + "/"]
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        sql += " ORDER BY path"
+        with self._lock:
+            rows = self._conn.execute(sql, args).fetchall()
+        return (_row_to_record(r) for r in rows)
+
+    def scan_state(self) -> dict[str, FileRecord]:
+        """Every live record by path: what the scanner compares the disk against."""
+        return {r.path: r for r in self.records()}
+
+    def count(self, include_deleted: bool = False) -> int:
+        sql = "SELECT count(*) FROM files" + ("" if include_deleted else " WHERE deleted=0")
+        with self._lock:
+            return self._conn.execute(sql).fetchone()[0]
+
+    def by_content_hash(self, content_hash: bytes) -> list[FileRecord]:
+        with self._lock:
+            rows = self._conn.execute(
+                f"SELECT {_FILE_COLUMNS} FROM files WHERE content_hash=? AND deleted=0", (content_hash,)
+            ).fetchall()
+        return [_row_to_record(r) for r in rows]
+
+    def sequence(self) -> int:
+        """The highest local sequence assigned so far."""
+        with self._lock:
+            row = self._conn.execute("SELECT max(sequence) FROM files").fetchone()
+        return row[0] or 0
+
+    def changes_since(self, sequence: int, limit: int = 1000) -> list[FileRecord]:
+        with self._lock:
+            rows = self._conn.execute(
+                f"SELECT {_FILE_COLUMNS} FROM files WHERE sequence>? ORDER BY sequence LIMIT ?",
+                (sequence, limit),
+            ).fetchall()
+        return [_row_to_record(r) for r in rows]
+
+    def put(self, record: FileRecord) -> None:
+        """Store ``record`` exactly as given (version and sequence included)."""
+        with self.transaction():
+            self._put(record)
+
+    def _put(self, r: FileRecord) -> None:
+        self._conn.execute(
+            "INSERT OR REPLACE INTO files (path, type, size, mtime_ns, inode, mode, content_hash, blocks, "
+            "symlink_target, version, deleted, sequence, modified_by, changed_at_ns) "
+            "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+            (
+                r.path,
+                r.type.value,
+                r.size,
+                r.mtime_ns,
+                r.inode,
+                r.mode,
+                r.content_hash,
+                encode_blocks(r.blocks) if r.blocks else None,
+                r.symlink_target,
+                r.version.to_json(),
+                int(r.deleted),
+                r.sequence,
+                r.modified_by,
+                self._clock(),
+            ),
+        )
+
+    def commit_local(self, updates: Sequence[LocalUpdate]) -> list[FileRecord]:
+        """Record what the disk holds now, as changes made by this device, in one transaction.
+        Returns the records that got a new version."""
+        changed: list[FileRecord] = []
+        with self.transaction():
+            seq = self.sequence()
+            for u in updates:
+                old = self.get(u.path)
+                new = next_local_record(old, u.observed, self.device, seq + 1)
+                if new is None:
+                    if u.observed is not None and old is not None and not old.deleted:
+                        self._refresh_stat(u.observed)
+                    continue
+                seq += 1
+                self._put(new)
+                changed.append(new)
+        return changed
+
+    def apply_scan(
+        self,
+        changes: Sequence[Change],
+        errors: Sequence[FileError],
+        scope: Sequence[str] | None = None,
+    ) -> list[FileRecord]:
+        """Record a scan's outcome in one transaction: changes become new local versions (a move
+        is a tombstone at the old path plus the record at the new one, blocks reused), stat-only
+        changes refresh the stat cache, and the per-file errors of the scanned ``scope`` (paths
+        and their subtrees; None means the whole folder) are replaced by ``errors``."""
+        updates: list[LocalUpdate] = []
+        with self.transaction():
+            for c in changes:
+                if c.kind is ChangeKind.METADATA:
+                    self._refresh_stat(c.record)
+                elif c.kind is ChangeKind.DELETED:
+                    updates.append(LocalUpdate(c.path, None))
+                elif c.kind is ChangeKind.MOVED:
+                    assert c.old_path is not None
+                    updates.append(LocalUpdate(c.old_path, None))
+                    updates.append(LocalUpdate(c.path, c.record))
+                else:
+                    updates.append(LocalUpdate(c.path, c.record))
+            changed = self.commit_local(updates)
+            self.record_errors(((e.path, e.kind.value, e.message) for e in errors), clear_under=scope)
+            self.set_meta("last_scan_ns", str(self._clock()))
+        return changed
+
+    def refresh_stat(self, observed: FileRecord) -> None:
+        """Remember a new mtime/inode for a file whose content did not change."""
+        with self.transaction():
+            self._refresh_stat(observed)
+
+    def _refresh_stat(self, observed: FileRecord) -> None:
+        self._conn.execute(
+            "UPDATE files SET mtime_ns=?, inode=?, size=? WHERE path=?",
+            (observed.mtime_ns, observed.inode, observed.size, observed.path),
+        )
+
+    # -- history -----------------------------------------------------------------------------
+
+    def add_history(
+        self, record: FileRecord, stored_name: str, archived_at_ns: int, reason: str
+    ) -> HistoryEntry:
+        with self.transaction():
+            row = self._conn.execute(
+                "SELECT max(version_no) FROM history WHERE path=?", (record.path,)
+            ).fetchone()
+            version_no = (row[0] or 0) + 1
+            cur = self._conn.execute(
+                "INSERT INTO history (path, version_no, stored_name, size, mtime_ns, mode, content_hash, "
+                "version, modified_by, archived_at_ns, reason) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+                (
+                    record.path,
+                    version_no,
+                    stored_name,
+                    record.size,
+                    record.mtime_ns,
+                    record.mode,
+                    record.content_hash,
+                    record.version.to_json(),
+                    record.modified_by,
+                    archived_at_ns,
+                    reason,
+                ),
+            )
+            return self._history_by_id(cur.lastrowid)  # type: ignore[arg-type]
+
+    def _history_by_id(self, hid: int) -> HistoryEntry:
+        row = self._conn.execute(
+            "SELECT id, path, version_no, stored_name, size, mtime_ns, mode, content_hash, version, "
+            "modified_by, archived_at_ns, reason FROM history WHERE id=?",
+            (hid,),
+        ).fetchone()
+        return _row_to_history(row)
+
+    def history(self, path: str | None = None) -> list[HistoryEntry]:
+        """Kept versions of ``path`` (all paths when None), oldest first."""
+        sql = (
+            "SELECT id, path, version_no, stored_name, size, mtime_ns, mode, content_hash, version, "
+            "modified_by, archived_at_ns, reason FROM history"
+        )
+        args: tuple = ()
+        if path is not None:
+            sql += " WHERE path=?"
+            args = (path,)
+        sql += " ORDER BY path, version_no"
+        with self._lock:
+            rows = self._conn.execute(sql, args).fetchall()
+        return [_row_to_history(r) for r in rows]
+
+    def remove_history(self, ids: Iterable[int]) -> None:
+        with self.transaction():
+            self._conn.executemany("DELETE FROM history WHERE id=?", [(i,) for i in ids])
+
+    # -- errors ------------------------------------------------------------------------------
+
+    def record_errors(
+        self, errors: Iterable[tuple[str, str, str]], clear_under: Sequence[str] | None = None
+    ) -> None:
+        """Store per-file errors ``(path, kind, message)``. First clears the old errors of the
+        scanned scope: everything when ``clear_under`` is None, else those paths and what is below
+        them ("" means the whole folder). An error seen again keeps its first-seen time."""
+        now = self._clock()
+        with self.transaction():
+            old = {(p, k): f for p, k, f in self._conn.execute("SELECT path, kind, first_seen_ns FROM errors")}
+            if clear_under is None or "" in clear_under:
+                self._conn.execute("DELETE FROM errors")
+            else:
+                for prefix in clear_under:
+                    self._conn.execute(
+                        "DELETE FROM errors WHERE path=? OR substr(path, 1, ?)=?",
+                        (prefix, len(prefix) + 1, prefix + "/"),
+                    )
+            for path, kind, message in errors:
+                first = old.get((path, kind), now)
+                self._conn.execute(
+                    "INSERT OR REPLACE INTO errors (path, kind, message, first_seen_ns, last_seen_ns) "
+                    "VALUES (?,?,?,?,?)",
+                    (path, kind, message, first, now),
+                )
+
+    def errors(self) -> list[StoredError]:
+        with self._lock:
+            rows = self._conn.execute(
+                "SELECT path, kind, message, first_seen_ns, last_seen_ns FROM errors ORDER BY path, kind"
+            ).fetchall()
+        return [StoredError(*r) for r in rows]
+
+
+def _row_to_history(row: tuple) -> HistoryEntry:
+    (hid, path, no, stored, size, mtime_ns, mode, content_hash, version, by, at, reason) = row
+    return HistoryEntry(
+        id=hid,
+        path=path,
+        version_no=no,
+        stored_name=stored,
+        size=size,
+        mtime_ns=mtime_ns,
+        mode=mode,
+        content_hash=content_hash,
+        version=VersionVector.from_json(version),
+        modified_by=by,
+        archived_at_ns=at,
+        reason=reason,
+    )
