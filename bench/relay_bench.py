@@ -29,14 +29,16 @@ sys.path.insert(0, str(ROOT))
 from relay.testing import Identity, RelayClient  # noqa: E402
 
 MiB = 1024 * 1024
+ME = psutil.Process()
 
 
 async def start_server(data: Path) -> tuple[asyncio.subprocess.Process, str]:
     env = {**os.environ, "COVE_RELAY_OPEN_REGISTRATION": "1", "COVE_RELAY_PASSWORD_STRENGTH": "min",
            "COVE_RELAY_ACCESS_LOG": "0", "COVE_RELAY_MAX_CONNECTIONS_PER_ACCOUNT": "2000",
            "COVE_RELAY_LOG_LEVEL": "WARNING", "PYTHONPATH": str(ROOT)}
+    prefix = ["-m", "cProfile", "-o", os.environ["BENCH_PROFILE"]] if os.environ.get("BENCH_PROFILE") else []
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "relay.cli", "serve", "--data", str(data), "--port", "0",
+        sys.executable, *prefix, "-m", "relay.cli", "serve", "--data", str(data), "--port", "0",
         stdout=asyncio.subprocess.PIPE, env=env, cwd=ROOT)
     info = json.loads(await asyncio.wait_for(proc.stdout.readline(), 30))
     return proc, f"http://127.0.0.1:{info['port']}"
@@ -50,13 +52,18 @@ async def new_device(owner: RelayClient, session: aiohttp.ClientSession) -> Rela
     return c
 
 
+def cpu(proc: psutil.Process) -> float:
+    t = proc.cpu_times()
+    return t.user + t.system
+
+
 def pct(values: list[float], p: float) -> float:
     values = sorted(values)
     return values[min(len(values) - 1, int(round(p / 100 * (len(values) - 1))))]
 
 
-async def bench(args: argparse.Namespace) -> list[tuple[str, str, str]]:
-    rows: list[tuple[str, str, str]] = []
+async def bench(args: argparse.Namespace) -> list[tuple[str, ...]]:
+    rows: list[tuple[str, ...]] = []
     with tempfile.TemporaryDirectory(dir=args.tmp) as tmp:
         proc, base = await start_server(Path(tmp) / "data")
         server = psutil.Process(proc.pid)
@@ -76,19 +83,23 @@ async def bench(args: argparse.Namespace) -> list[tuple[str, str, str]]:
                     for data in payloads[i]:
                         ids[i].append(await clients[i].put_block(folder, data))
 
-                t0 = time.perf_counter()
+                t0, c0, m0 = time.perf_counter(), cpu(server), cpu(ME)
                 await asyncio.gather(*(upload(i) for i in range(len(clients))))
-                up = len(clients) * n * MiB / (time.perf_counter() - t0) / 1e6
-                rows.append(("block upload, 1 MiB x 4 clients", f"{up:,.0f} MB/s", "250 MB/s"))
+                wall = time.perf_counter() - t0
+                up = len(clients) * n * MiB / wall / 1e6
+                rows.append(("block upload, 1 MiB x 4 clients", f"{up:,.0f} MB/s", "250 MB/s",
+                             f"{(cpu(server) - c0) / wall:.0%}", f"{(cpu(ME) - m0) / wall:.0%}"))
 
                 async def download(i: int) -> None:
                     for bid in ids[i]:
                         await clients[i].get_block(folder, bid)
 
-                t0 = time.perf_counter()
+                t0, c0, m0 = time.perf_counter(), cpu(server), cpu(ME)
                 await asyncio.gather(*(download(i) for i in range(len(clients))))
-                down = len(clients) * n * MiB / (time.perf_counter() - t0) / 1e6
-                rows.append(("block download, 1 MiB x 4 clients", f"{down:,.0f} MB/s", "-"))
+                wall = time.perf_counter() - t0
+                down = len(clients) * n * MiB / wall / 1e6
+                rows.append(("block download, 1 MiB x 4 clients", f"{down:,.0f} MB/s", "-",
+                             f"{(cpu(server) - c0) / wall:.0%}", f"{(cpu(ME) - m0) / wall:.0%}"))
                 del payloads
 
                 # -- appends per second ----------------------------------------------------------
@@ -101,10 +112,12 @@ async def bench(args: argparse.Namespace) -> list[tuple[str, str, str]]:
                         for _ in range(per):
                             await c.append(folder, ciphertext=os.urandom(200))
 
-                    t0 = time.perf_counter()
+                    t0, c0, m0 = time.perf_counter(), cpu(server), cpu(ME)
                     await asyncio.gather(*(appends(c) for c in appenders))
-                    rate = per * ndev / (time.perf_counter() - t0)
-                    rows.append((f"appends/s, {ndev} devices appending", f"{rate:,.0f}/s", "2,000/s"))
+                    wall = time.perf_counter() - t0
+                    rate = per * ndev / wall
+                    rows.append((f"appends/s, {ndev} devices appending", f"{rate:,.0f}/s", "2,000/s",
+                                 f"{(cpu(server) - c0) / wall:.0%}", f"{(cpu(ME) - m0) / wall:.0%}"))
 
                 # -- notification latency with N connected WebSockets ----------------------------
                 listeners = [await new_device(owner, session) for _ in range(args.devices)]
@@ -134,11 +147,11 @@ async def bench(args: argparse.Namespace) -> list[tuple[str, str, str]]:
                     await asyncio.gather(*tasks)
                 rss = server.memory_info().rss
                 rows.append((f"append->notify p50, {args.devices} WebSockets",
-                             f"{statistics.median(latencies) * 1000:.1f} ms", "-"))
+                             f"{statistics.median(latencies) * 1000:.1f} ms", "-", "", ""))
                 rows.append((f"append->notify p99, {args.devices} WebSockets",
-                             f"{pct(latencies, 99) * 1000:.1f} ms", "< 100 ms"))
+                             f"{pct(latencies, 99) * 1000:.1f} ms", "< 100 ms", "", ""))
                 rows.append((f"server RSS, {args.devices} WebSockets connected",
-                             f"{max(rss, rss_idle) / MiB:.0f} MiB", "< 200 MB"))
+                             f"{max(rss, rss_idle) / MiB:.0f} MiB", "< 200 MB", "", ""))
                 for ws in sockets:
                     await ws.close()
         finally:
@@ -158,10 +171,11 @@ def main() -> None:
     args = p.parse_args()
     rows = asyncio.run(bench(args))
     w0 = max(len(r[0]) for r in rows)
-    print(f"{'measure':<{w0}}  {'result':>12}  {'target':>10}")
-    print("-" * (w0 + 28))
-    for name, value, target in rows:
-        print(f"{name:<{w0}}  {value:>12}  {target:>10}")
+    print(f"{'measure':<{w0}}  {'result':>12}  {'target':>10}  {'server CPU':>10}  {'bench CPU':>9}")
+    print("-" * (w0 + 51))
+    for name, value, target, load, mine in rows:
+        print(f"{name:<{w0}}  {value:>12}  {target:>10}  {load:>10}  {mine:>9}")
+    print(f"({os.cpu_count()} CPUs shared by the server and the benchmark clients; server CPU 100% = one core)")
 
 
 if __name__ == "__main__":

@@ -66,6 +66,7 @@ async def _storage_ctx(app: web.Application) -> AsyncIterator[None]:
     swept = await asyncio.get_running_loop().run_in_executor(None, block_store.sweep_temporaries)
     secret = load_or_create_secret(config.secret_path)
     minter = TokenMinter(secret)
+    offload.batch = stores.db.batch
     app[keys.OFFLOAD] = offload
     app[keys.ACCOUNTS] = stores.accounts
     app[keys.FOLDERS] = stores.folders
@@ -82,8 +83,8 @@ async def _storage_ctx(app: web.Application) -> AsyncIterator[None]:
     try:
         yield
     finally:
-        await offload(stores.close)
         offload.close()
+        stores.close()
         log.info("storage_closed")
 
 

@@ -1,6 +1,6 @@
 """Filesystem block store: ciphertext blocks as files under ``DATA/blocks``.
 
-Layout: ``blocks/<folder>/<id[0:2]>/<id[2:4]>/<id>``; folder and block IDs are validated formats
+Layout: ``blocks/<folder>/<id[0:2]>/<id>`` (256 fan-out directories per folder); folder and block IDs are validated formats
 (URL-safe base64 and lowercase hex), so they cannot contain ``.`` or ``/`` and paths cannot
 escape the root — checked again here as defence in depth. A write goes to ``blocks/.tmp/`` (same
 filesystem), is fsynced, renamed into place, and the directory is fsynced: a reader never sees a
@@ -31,7 +31,7 @@ class FsBlockStore:
     def _path(self, folder: str, block_id: str) -> Path:
         if not is_folder_id(folder) or not is_block_id(block_id):
             raise NotFound("no such block", code="block_not_found")
-        return self.root / folder / block_id[:2] / block_id[2:4] / block_id
+        return self.root / folder / block_id[:2] / block_id
 
     def write(self, folder: str, block_id: str, data: bytes) -> None:
         final = self._path(folder, block_id)
@@ -42,7 +42,7 @@ class FsBlockStore:
             while view:
                 n = os.write(fd, view)
                 view = view[n:]
-            os.fsync(fd)
+            os.fdatasync(fd)  # data and size; the rename is made durable by the directory fsync
         except BaseException:
             os.close(fd)
             tmp.unlink(missing_ok=True)
@@ -54,7 +54,7 @@ class FsBlockStore:
         _fsync_dir(final.parent)
         if new_dirs:
             _fsync_dir(final.parent.parent)
-            _fsync_dir(final.parent.parent.parent)
+            _fsync_dir(self.root)
 
     def read(self, folder: str, block_id: str) -> bytes:
         try:

@@ -18,7 +18,8 @@ from aiohttp import web
 
 from relay import keys
 from relay.errors import BadRequest, InsufficientStorage, NotFound, Unprocessable
-from relay.handlers_common import authenticate, folder_role, require_writer
+from relay.handlers_common import authenticate, authenticate_member, folder_role
+from relay.records import BlockInfo
 from relay.validate import block_param, folder_param, read_body, read_json
 from sync.wire.ids import is_block_id
 
@@ -27,30 +28,43 @@ MAX_MISSING_QUERY = 10_000
 _HEX64 = re.compile(r"^[0-9a-f]{64}$")
 
 
+def _verify_and_write(store, folder: str, block_id: str, data: bytes, claimed: str, write: bool) -> str:
+    """Hash the received bytes; if they match the claim (and the block is new) write them."""
+    actual = hashlib.sha256(data).hexdigest()
+    if actual != claimed:
+        raise Unprocessable("block bytes do not match their hash", code="hash_mismatch", expected=claimed)
+    if write:
+        store.write(folder, block_id, data)
+    return actual
+
+
 async def put_block(request: web.Request) -> web.Response:
-    principal = await authenticate(request)
     folder, block_id = folder_param(request), block_param(request)
-    app = request.app
     claimed = request.headers.get(HASH_HEADER, "").lower()
     if not _HEX64.match(claimed):
         raise BadRequest(f"{HASH_HEADER} header with the hex SHA-256 of the body is required", code="hash_required")
-    await require_writer(request, folder, principal.username)
+    principal, _ = await authenticate_member(request, folder, write=True)
+    app = request.app
     data = await read_body(request, app[keys.CONFIG].max_block_bytes, require_length=True)
     if not data:
         raise BadRequest("empty block", code="empty_block")
     loop = asyncio.get_running_loop()
-    actual = await loop.run_in_executor(None, lambda: hashlib.sha256(data).hexdigest())
-    if actual != claimed:
-        raise Unprocessable("block bytes do not match their hash", code="hash_mismatch", expected=claimed)
     offload, index, store = app[keys.OFFLOAD], app[keys.BLOCK_INDEX], app[keys.BLOCK_STORE]
     metrics = app[keys.METRICS]
     metrics.bytes_in.inc(len(data))
     now = app[keys.CLOCK]()
+
+    def lookup() -> BlockInfo | None:
+        found = index.get_block(folder, block_id)
+        if found is None:
+            index.check_quota(principal.username, len(data))
+        return found
+
     async with app[keys.BLOCK_LOCKS](folder, block_id):
-        existing = await offload(index.get_block, folder, block_id)
-        if existing is None:
-            await offload(index.check_quota, principal.username, len(data))
-            await loop.run_in_executor(None, store.write, folder, block_id, data)
+        existing = await offload(lookup)
+        actual = await loop.run_in_executor(
+            None, _verify_and_write, store, folder, block_id, data, claimed, existing is None
+        )
         try:
             created = await offload(index.add_block, folder, block_id, len(data), actual, principal.username, now)
         except InsufficientStorage:
@@ -64,10 +78,9 @@ async def put_block(request: web.Request) -> web.Response:
                              status=201 if created else 200)
 
 
-async def _block_info(request: web.Request):
-    principal = await authenticate(request)
+async def _block_info(request: web.Request) -> BlockInfo:
     folder, block_id = folder_param(request), block_param(request)
-    await folder_role(request, folder, principal.username)
+    await authenticate_member(request, folder)
     app = request.app
     info = await app[keys.OFFLOAD](app[keys.BLOCK_INDEX].get_block, folder, block_id)
     if info is None:

@@ -37,6 +37,30 @@ async def authenticate(request: web.Request, *, device: bool = True) -> Principa
     return principal
 
 
+async def authenticate_member(request: web.Request, folder: str, *, write: bool = False) -> tuple[Principal, Role]:
+    """Device auth plus the caller's role in ``folder`` in one storage call (the hot paths:
+    appends and block transfers). 404 for non-members, 403 for viewers when ``write``."""
+    app = request.app
+    token = bearer_token(request)
+    authenticator, folders = app[keys.AUTHENTICATOR], app[keys.FOLDERS]
+
+    def check(now: float) -> tuple[Principal, Role | None]:
+        principal = authenticator.authenticate(token, now)
+        return principal, folders.role_of(folder, principal.username)
+
+    principal, role = await app[keys.OFFLOAD](check, app[keys.CLOCK]())
+    if principal.kind is not TokenKind.DEVICE:
+        raise Forbidden("this endpoint needs a device token", code="device_token_required")
+    app[keys.CONNECTIONS].acquire(principal.username)
+    request[HOLDS].append(principal.username)
+    request[PRINCIPAL_NAME] = principal.username
+    if role is None:
+        raise NotFound("no such folder", code="folder_not_found")
+    if write and not role.can_write:
+        raise Forbidden("viewers cannot write to a folder", code="read_only")
+    return principal, role
+
+
 async def folder_role(request: web.Request, folder: str, username: str) -> Role:
     """The caller's role in ``folder``; a 404 for folders they are not a member of (or that do not
     exist), so folder IDs cannot be probed."""

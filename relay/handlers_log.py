@@ -8,7 +8,7 @@ from aiohttp import web
 
 from relay import keys
 from relay.errors import BadRequest, Forbidden
-from relay.handlers_common import authenticate, folder_role, require_writer
+from relay.handlers_common import authenticate, authenticate_member, folder_role
 from relay.validate import folder_param, query_int, read_json
 from sync.wire.envelopes import EnvelopeError, LogEntry
 
@@ -27,8 +27,8 @@ async def _members_of(request: web.Request, folder: str) -> tuple[str, ...]:
 
 
 async def append(request: web.Request) -> web.Response:
-    principal = await authenticate(request)
     folder = folder_param(request)
+    principal, _ = await authenticate_member(request, folder, write=True)
     app = request.app
     fields = await read_json(request, app[keys.CONFIG].max_json_bytes)
     try:
@@ -39,7 +39,6 @@ async def append(request: web.Request) -> web.Response:
         raise BadRequest("entry is for another folder", code="folder_mismatch")
     if entry.device != principal.device_id:
         raise Forbidden("a device appends only to its own log", code="device_mismatch")
-    await require_writer(request, folder, principal.username)
     assert principal.device_key is not None
     if not entry.verify(principal.device_key):
         raise BadRequest("entry signature does not verify", code="bad_signature")
@@ -57,9 +56,8 @@ async def append(request: web.Request) -> web.Response:
 
 
 async def read_log(request: web.Request) -> web.Response:
-    principal = await authenticate(request)
     folder = folder_param(request)
-    await folder_role(request, folder, principal.username)
+    await authenticate_member(request, folder)
     after = query_int(request, "after", default=0, lo=0, hi=2**62)
     limit = query_int(request, "limit", default=500, lo=1, hi=MAX_PAGE)
     app = request.app

@@ -54,13 +54,15 @@ class IgnoreRules:
     def from_text(text: str) -> IgnoreRules:
         return IgnoreRules(text.splitlines())
 
-    def matches(self, path: str, is_dir: bool) -> bool:
+    def matches(self, path: str, is_dir: bool, name: str | None = None) -> bool:
         """True if ``path`` itself is ignored; the caller has already checked its ancestors.
 
         This is the walker's per-entry test; it does not look at ancestors (pruned already).
+        ``name`` is the last component of ``path``, if the caller has it at hand.
         """
-        name = path.rpartition("/")[2]
-        if is_engine_name(name):
+        if name is None:
+            name = path.rpartition("/")[2]
+        if name == ENGINE_DIR or name.startswith(TEMP_PREFIX):
             return True
         if self._spec is None:
             return False

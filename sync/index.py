@@ -12,6 +12,7 @@ index, cursors and history always change together.
 
 from __future__ import annotations
 
+import json
 import sqlite3
 import threading
 import time
@@ -23,7 +24,8 @@ from pathlib import Path
 import sqlite_utils
 
 from sync.changes import Change, ChangeKind, FileError
-from sync.records import FileRecord, FileType, VersionVector, decode_blocks, encode_blocks
+from sync.entries import record_from_wire, record_to_wire
+from sync.records import FileRecord, FileType, RemoteRecord, VersionVector, decode_blocks, encode_blocks
 
 # Each migration produces the schema version equal to its position (1-based).
 MIGRATIONS: tuple[str, ...] = (
@@ -71,6 +73,36 @@ MIGRATIONS: tuple[str, ...] = (
         last_seen_ns INTEGER NOT NULL,
         PRIMARY KEY (path, kind)
     );
+    """,
+    # 2: remote state for device-to-device sync
+    """
+    CREATE TABLE remote_records (
+        origin TEXT NOT NULL,
+        path TEXT NOT NULL,
+        record TEXT NOT NULL,
+        epoch INTEGER NOT NULL,
+        origin_seq INTEGER NOT NULL,
+        PRIMARY KEY (origin, path)
+    );
+    CREATE INDEX remote_records_path ON remote_records(path);
+    CREATE TABLE heads (device TEXT PRIMARY KEY, seq INTEGER NOT NULL, hash TEXT NOT NULL);
+    CREATE TABLE outbox (seq INTEGER PRIMARY KEY, entry TEXT NOT NULL, local_seq INTEGER NOT NULL);
+    CREATE TABLE conflicts (
+        id TEXT PRIMARY KEY,
+        path TEXT NOT NULL,
+        data TEXT NOT NULL,
+        created_at_ns INTEGER NOT NULL,
+        resolved_at_ns INTEGER,
+        resolution TEXT
+    );
+    CREATE TABLE block_locations (
+        hash BLOB NOT NULL,
+        path TEXT NOT NULL,
+        offset INTEGER NOT NULL,
+        size INTEGER NOT NULL
+    );
+    CREATE INDEX block_locations_hash ON block_locations(hash);
+    CREATE INDEX block_locations_path ON block_locations(path);
     """,
 )
 
@@ -238,6 +270,9 @@ class Index:
                 for statement in MIGRATIONS[version - 1].split(";"):
                     if statement.strip():
                         self._conn.execute(statement)
+                if version == 2:
+                    for record in self.records():
+                        self._locate_blocks(record)
                 self._conn.execute(f"PRAGMA user_version={version}")
 
     def close(self) -> None:
@@ -381,6 +416,21 @@ class Index:
                 self._clock(),
             ),
         )
+        self._locate_blocks(r)
+
+    def _locate_blocks(self, r: FileRecord) -> None:
+        """Keep ``block_locations`` (which local file holds which block) in step with ``files``."""
+        self._conn.execute("DELETE FROM block_locations WHERE path=?", (r.path,))
+        if r.deleted or r.type is not FileType.FILE or not r.blocks:
+            return
+        offset = 0
+        rows = []
+        for b in r.blocks:
+            rows.append((b.hash, r.path, offset, b.size))
+            offset += b.size
+        self._conn.executemany(
+            "INSERT INTO block_locations (hash, path, offset, size) VALUES (?,?,?,?)", rows
+        )
 
     def commit_local(self, updates: Sequence[LocalUpdate]) -> list[FileRecord]:
         """Record what the disk holds now, as changes made by this device, in one transaction.
@@ -438,6 +488,92 @@ class Index:
             "UPDATE files SET mtime_ns=?, inode=?, size=? WHERE path=?",
             (observed.mtime_ns, observed.inode, observed.size, observed.path),
         )
+
+    def block_sources(self, block_hash: bytes) -> list[tuple[str, int, int]]:
+        """Local files that hold a block, as ``(path, offset, size)``: a download reads these
+        before asking the network."""
+        with self._lock:
+            return self._conn.execute(
+                "SELECT path, offset, size FROM block_locations WHERE hash=?", (block_hash,)
+            ).fetchall()
+
+    # -- remote state ------------------------------------------------------------------------
+
+    def put_remote(self, origin: str, record: FileRecord, epoch: int, origin_seq: int) -> None:
+        """Remember ``origin``'s latest record of ``record.path``."""
+        with self.transaction():
+            self._conn.execute(
+                "INSERT OR REPLACE INTO remote_records (origin, path, record, epoch, origin_seq) "
+                "VALUES (?,?,?,?,?)",
+                (origin, record.path, json.dumps(record_to_wire(record), sort_keys=True), epoch, origin_seq),
+            )
+
+    def remote_for(self, path: str) -> list[RemoteRecord]:
+        with self._lock:
+            rows = self._conn.execute(
+                "SELECT origin, record, epoch FROM remote_records WHERE path=? ORDER BY origin", (path,)
+            ).fetchall()
+        return [RemoteRecord(origin, record_from_wire(json.loads(rec)), epoch) for origin, rec, epoch in rows]
+
+    def remote_paths(self) -> list[str]:
+        with self._lock:
+            return [r[0] for r in self._conn.execute("SELECT DISTINCT path FROM remote_records ORDER BY path")]
+
+    def head(self, device: str) -> tuple[int, str] | None:
+        """The newest verified entry of ``device``'s log: ``(seq, hash)``."""
+        with self._lock:
+            row = self._conn.execute("SELECT seq, hash FROM heads WHERE device=?", (device,)).fetchone()
+        return (row[0], row[1]) if row else None
+
+    def set_head(self, device: str, seq: int, entry_hash: str) -> None:
+        with self.transaction():
+            self._conn.execute(
+                "INSERT OR REPLACE INTO heads (device, seq, hash) VALUES (?,?,?)", (device, seq, entry_hash)
+            )
+
+    def heads(self) -> dict[str, tuple[int, str]]:
+        with self._lock:
+            return {d: (s, h) for d, s, h in self._conn.execute("SELECT device, seq, hash FROM heads")}
+
+    def outbox_add(self, seq: int, entry_json: str, local_seq: int) -> None:
+        """Keep a sealed entry until the relay acknowledges it, so a retry after a crash sends the
+        very same bytes (the relay treats an identical retry as a no-op)."""
+        with self.transaction():
+            self._conn.execute(
+                "INSERT INTO outbox (seq, entry, local_seq) VALUES (?,?,?)", (seq, entry_json, local_seq)
+            )
+
+    def outbox(self) -> list[tuple[int, str, int]]:
+        with self._lock:
+            return self._conn.execute("SELECT seq, entry, local_seq FROM outbox ORDER BY seq").fetchall()
+
+    def outbox_remove(self, seq: int) -> None:
+        with self.transaction():
+            self._conn.execute("DELETE FROM outbox WHERE seq=?", (seq,))
+
+    def put_conflict(self, conflict_id: str, path: str, data: str, created_at_ns: int) -> bool:
+        """Store a conflict record once; returns False when it was already known."""
+        with self.transaction():
+            cur = self._conn.execute(
+                "INSERT OR IGNORE INTO conflicts (id, path, data, created_at_ns) VALUES (?,?,?,?)",
+                (conflict_id, path, data, created_at_ns),
+            )
+            return cur.rowcount > 0
+
+    def resolve_conflict(self, conflict_id: str, resolution: str, at_ns: int) -> None:
+        with self.transaction():
+            self._conn.execute(
+                "UPDATE conflicts SET resolved_at_ns=?, resolution=? WHERE id=? AND resolved_at_ns IS NULL",
+                (at_ns, resolution, conflict_id),
+            )
+
+    def conflicts(self, include_resolved: bool = False) -> list[tuple[str, str, str, int, int | None, str | None]]:
+        """``(id, path, data, created_at_ns, resolved_at_ns, resolution)`` rows, oldest first."""
+        sql = "SELECT id, path, data, created_at_ns, resolved_at_ns, resolution FROM conflicts"
+        if not include_resolved:
+            sql += " WHERE resolved_at_ns IS NULL"
+        with self._lock:
+            return self._conn.execute(sql + " ORDER BY created_at_ns, id").fetchall()
 
     # -- history -----------------------------------------------------------------------------
 

@@ -23,6 +23,7 @@ _RESERVED = frozenset(
     ["CON", "PRN", "AUX", "NUL", "CONIN$", "CONOUT$"]
     + [f"{p}{i}" for p in ("COM", "LPT") for i in [*"123456789", "¹", "²", "³"]]
 )
+_RESERVED_PREFIXES = frozenset(n[:3] for n in _RESERVED)
 _INVALID_CHARS = re.compile(r'[<>:"|?*\\\x00-\x1f]')
 
 
@@ -33,22 +34,25 @@ class NameIssue:
 
 
 def name_issues(name: str) -> list[NameIssue]:
-    """Problems of one path component (not a whole path) on other systems; empty if portable."""
+    """Problems of one path component (not a whole path) on other systems; empty if portable.
+
+    Called for every entry of every scan, so the common case (nothing wrong) does little work."""
     try:
-        encoded = name.encode("utf-8")
+        n_bytes = len(name.encode("utf-8"))
     except UnicodeEncodeError:  # surrogate escapes: the name on disk is not valid UTF-8
         return [NameIssue(ErrorKind.UNDECODABLE_NAME, "name is not valid UTF-8; it cannot be synced")]
     issues: list[NameIssue] = []
-    base = name.split(".", 1)[0].rstrip(" ").upper()
-    if base in _RESERVED:
-        issues.append(NameIssue(ErrorKind.RESERVED_NAME, f"{base} is a reserved name on Windows"))
-    bad = sorted(set(_INVALID_CHARS.findall(name)))
-    if bad:
-        shown = " ".join(repr(c)[1:-1] for c in bad)
+    if len(name) >= 3 and name[:3].upper() in _RESERVED_PREFIXES:
+        base = name.split(".", 1)[0].rstrip(" ").upper()
+        if base in _RESERVED:
+            issues.append(NameIssue(ErrorKind.RESERVED_NAME, f"{base} is a reserved name on Windows"))
+    if _INVALID_CHARS.search(name):
+        shown = " ".join(repr(c)[1:-1] for c in sorted(set(_INVALID_CHARS.findall(name))))
         issues.append(NameIssue(ErrorKind.INVALID_CHARACTER, f"characters not allowed on Windows: {shown}"))
-    if name.endswith((".", " ")) and name not in (".", ".."):
+    if name[-1:] in (".", " ") and name not in (".", ".."):
         issues.append(NameIssue(ErrorKind.TRAILING_DOT_OR_SPACE, "Windows cannot hold a name ending in a dot or space"))
-    if len(encoded) > MAX_NAME_BYTES or len(name.encode("utf-16-le")) // 2 > MAX_NAME_BYTES:
+    # A name never has more UTF-16 units than UTF-8 bytes: the byte limit is the stricter one.
+    if n_bytes > MAX_NAME_BYTES:
         issues.append(NameIssue(ErrorKind.NAME_TOO_LONG, f"name is longer than {MAX_NAME_BYTES} bytes"))
     return issues
 

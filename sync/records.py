@@ -177,3 +177,12 @@ def decode_blocks(data: bytes | None) -> tuple[Block, ...]:
         Block(hash=data[i + 4 : i + 36], size=int.from_bytes(data[i : i + 4], "big"))
         for i in range(0, len(data), 36)
     )
+
+
+@dataclass(frozen=True)
+class RemoteRecord:
+    """A file record as another device published it in its log."""
+
+    origin: str  # full device ID of the device whose log carried the record
+    record: FileRecord
+    epoch: int = 0  # folder key epoch the record's blocks were encrypted under

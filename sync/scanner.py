@@ -21,19 +21,21 @@ read as "everything was deleted". The scanner never writes to the folder.
 from __future__ import annotations
 
 import errno
+import gc
 import os
 import stat as stat_mod
 import time
 from collections import defaultdict
-from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import BinaryIO, Protocol
 
 from sync import chunker
 from sync.changes import Change, ChangeKind, ErrorKind, FileError
 from sync.config import MARKER_DIR, MARKER_FILE
-from sync.errors import FolderError
+from sync.errors import CoveError, FolderError
 from sync.fs import OS_FS, FileSystem
 from sync.ignore import IGNORE_FILE, IgnoreRules, is_engine_name
 from sync.names import find_collisions, name_issues
@@ -43,7 +45,7 @@ ROOT_MARKER = f"{MARKER_DIR}/{MARKER_FILE}"
 MAX_HASH_ATTEMPTS = 4  # a file that changes during this many reads in a row is reported
 MASS_DELETE_RATIO = 0.5  # more than this share of the indexed paths deleted in one scan ...
 MASS_DELETE_MIN = 20  # ... of a folder with at least this many paths needs confirmation
-PARALLEL_MIN_BYTES = 8 << 20  # below this much to hash, threads cost more than they save
+PARALLEL_MIN_FILE = 1 << 20  # files this large are hashed on the thread pool; smaller ones inline
 # A file whose mtime was this close to "now" when it was hashed may change again within the same
 # timestamp tick (Linux stamps with a coarse clock; FAT and HFS+ have 2 s / 1 s granularity) and
 # look unchanged. Such "racily clean" paths are hashed again at the next scan (as git does).
@@ -56,7 +58,19 @@ class ScanIndex(Protocol):
     """What the scanner needs from the index (:class:`sync.index.Index` satisfies it)."""
 
     def scan_state(self) -> dict[str, FileRecord]:
-        """Every non-deleted record, by path."""
+        """Every non-deleted record, by path (full scans)."""
+        ...
+
+    def records(self, include_deleted: bool = False, prefix: str | None = None) -> Iterable[FileRecord]:
+        """Non-deleted records at ``prefix`` and below it (targeted scans)."""
+        ...
+
+    def get(self, path: str) -> FileRecord | None:
+        """The record at ``path`` (possibly deleted), or None."""
+        ...
+
+    def count(self, include_deleted: bool = False) -> int:
+        """How many non-deleted records there are (the base of the mass-delete rule)."""
         ...
 
     def apply_scan(
@@ -153,10 +167,6 @@ def _os_error(path: str, e: OSError, what: str) -> FileError:
     return FileError(path, ErrorKind.IO_ERROR, f"cannot {what}: {e.strerror or e}")
 
 
-def _join(parent: str, name: str) -> str:
-    return f"{parent}/{name}" if parent else name
-
-
 def walk(
     root: str, rules: IgnoreRules, scope: Sequence[str] | None = None, fs: FileSystem = OS_FS
 ) -> Walk:
@@ -196,14 +206,15 @@ def walk(
             out.errors.append(_os_error(rel, e, "list the directory"))
             out.protected.add(rel)  # its old subtree is kept, never read as deleted
             continue
-        for de in listing:
+        prefix = rel + "/" if rel else ""
+        for de in listing:  # the hot loop of a scan: kept flat on purpose
             name = de.name
-            path = _join(rel, name)
+            path = prefix + name
             try:
                 is_dir = de.is_dir(follow_symlinks=False)
             except OSError:
                 is_dir = False
-            if rules.matches(path, is_dir):
+            if rules.matches(path, is_dir, name):
                 continue
             try:
                 st = de.stat(follow_symlinks=False)
@@ -213,27 +224,30 @@ def walk(
                 out.errors.append(_os_error(path, e, "read its status"))
                 out.protected.add(path)
                 continue
-            if _add_entry(out, path, st) is FileType.DIRECTORY:
+            if _add_entry(out, path, st, name) is FileType.DIRECTORY:
                 stack.append(path)
     return out
 
 
-def _add_entry(out: Walk, path: str, st: os.stat_result) -> FileType | None:
-    name = path.rpartition("/")[2]
-    typ = _entry_type(st.st_mode)
+def _add_entry(out: Walk, path: str, st: os.stat_result, name: str | None = None) -> FileType | None:
+    if name is None:
+        name = path.rpartition("/")[2]
+    mode = st.st_mode
+    typ = FileType.FILE if stat_mod.S_ISREG(mode) else _entry_type(mode)
     if typ is None:
         out.errors.append(FileError(path, ErrorKind.UNSUPPORTED_TYPE, "not a file, directory or symlink; skipped"))
         out.protected.add(path)
         return None
     issues = name_issues(name)
-    for issue in issues:
-        if issue.kind is ErrorKind.UNDECODABLE_NAME:
-            # Cannot be stored or synced. Nothing can have been indexed under it: skip it all.
+    if issues:
+        for issue in issues:
+            if issue.kind is ErrorKind.UNDECODABLE_NAME:
+                # Cannot be stored or synced; nothing can have been indexed under it: skip it all.
+                out.errors.append(FileError(path, issue.kind, issue.message))
+                return None
+        for issue in issues:
             out.errors.append(FileError(path, issue.kind, issue.message))
-            return None
-    for issue in issues:
-        out.errors.append(FileError(path, issue.kind, issue.message))
-    out.entries[path] = Entry(path, typ, st.st_size, st.st_mtime_ns, st.st_ino, stat_mod.S_IMODE(st.st_mode))
+    out.entries[path] = Entry(path, typ, st.st_size, st.st_mtime_ns, st.st_ino, mode & 0o7777)
     return typ
 
 
@@ -269,6 +283,14 @@ def unchanged_record(previous: FileRecord, entry: Entry) -> FileRecord:
     ):
         return previous
     return previous.with_changes(mode=entry.mode, mtime_ns=entry.mtime_ns, inode=entry.inode, size=entry.size)
+
+
+def _same_observation(a: FileRecord, b: FileRecord) -> bool:
+    return (
+        a.type is b.type
+        and a.same_content(b)
+        and (a.mode, a.mtime_ns, a.inode, a.size) == (b.mode, b.mtime_ns, b.inode, b.size)
+    )
 
 
 def directory_record(entry: Entry) -> FileRecord:
@@ -406,7 +428,119 @@ def under_any_strict(path: str, roots: Collection[str]) -> bool:
     return False
 
 
+def hash_entry(
+    entry: Entry,
+    root: str,
+    fs: FileSystem = OS_FS,
+    hash_stream: HashStream = chunker.hash_stream,
+    max_attempts: int = MAX_HASH_ATTEMPTS,
+) -> FileRecord | FileError | None:
+    """The record of one file or symlink, read between two ``lstat`` calls and read again while
+    they differ (size, mtime_ns, inode, type), so it is never half old. None if it vanished; a
+    :class:`FileError` if it cannot be read or keeps changing."""
+    full = os.path.join(root, entry.path)
+    before = (entry.type, entry.size, entry.mtime_ns, entry.inode)
+    for _attempt in range(max_attempts):
+        try:
+            if entry.type is FileType.SYMLINK:
+                target = fs.readlink(full)
+                try:
+                    data = target.encode("utf-8")
+                except UnicodeEncodeError:
+                    return FileError(entry.path, ErrorKind.UNDECODABLE_NAME, "symlink target is not valid UTF-8")
+                hashed = chunker.hash_bytes(data)
+                record = FileRecord(
+                    path=entry.path, type=FileType.SYMLINK, size=entry.size, mtime_ns=entry.mtime_ns,
+                    mode=entry.mode, inode=entry.inode, content_hash=hashed.content_hash,
+                    symlink_target=target,
+                )
+            else:
+                with fs.open_read(full) as f:
+                    hashed = hash_stream(f)
+                record = FileRecord(
+                    path=entry.path, type=FileType.FILE, size=hashed.size, mtime_ns=entry.mtime_ns,
+                    mode=entry.mode, inode=entry.inode, content_hash=hashed.content_hash,
+                    blocks=hashed.blocks,
+                )
+            st = fs.lstat(full)
+        except FileNotFoundError:
+            st = None
+        except PermissionError:
+            return FileError(entry.path, ErrorKind.PERMISSION_DENIED, "permission denied (read the file)")
+        except OSError as e:
+            if e.errno not in (errno.ELOOP, errno.EINVAL):  # replaced by a symlink, or not one
+                return _os_error(entry.path, e, "read the file")
+            st = None
+        if st is not None:
+            after = (_entry_type(st.st_mode), st.st_size, st.st_mtime_ns, st.st_ino)
+            if after == before and (entry.type is FileType.SYMLINK or record.size == entry.size):
+                return record
+        else:
+            try:
+                st = fs.lstat(full)
+            except FileNotFoundError:
+                return None  # gone: not observed, so the diff reads it as deleted
+            except OSError as e:
+                return _os_error(entry.path, e, "read its status")
+        typ = _entry_type(st.st_mode)
+        if typ not in (FileType.FILE, FileType.SYMLINK):
+            break  # became a directory or a special file: the next scan looks again
+        entry = Entry(entry.path, typ, st.st_size, st.st_mtime_ns, st.st_ino, stat_mod.S_IMODE(st.st_mode))
+        before = (entry.type, entry.size, entry.mtime_ns, entry.inode)
+    return FileError(
+        entry.path,
+        ErrorKind.KEEPS_CHANGING,
+        f"file keeps changing: it changed during each of {max_attempts} attempts to read it",
+    )
+
+
+class PathUnreadable(CoveError):
+    """:func:`observe_path` could not read the path; ``error`` says why."""
+
+    def __init__(self, error: FileError) -> None:
+        super().__init__(str(error), error.path)
+        self.error = error
+
+
+def observe_path(
+    root: str | os.PathLike[str], rel: str, fs: FileSystem = OS_FS, hash_stream: HashStream = chunker.hash_stream
+) -> FileRecord | None:
+    """What the disk holds at one relative path now (hashed), or None if nothing is there.
+    Raises :class:`PathUnreadable` when it cannot be read or keeps changing."""
+    full = os.path.join(os.fspath(root), rel)
+    try:
+        st = fs.lstat(full)
+    except FileNotFoundError:
+        return None
+    except OSError as e:
+        raise PathUnreadable(_os_error(rel, e, "read its status")) from e
+    typ = _entry_type(st.st_mode)
+    if typ is None:
+        raise PathUnreadable(FileError(rel, ErrorKind.UNSUPPORTED_TYPE, "not a file, directory or symlink"))
+    entry = Entry(rel, typ, st.st_size, st.st_mtime_ns, st.st_ino, st.st_mode & 0o7777)
+    if typ is FileType.DIRECTORY:
+        return directory_record(entry)
+    out = hash_entry(entry, os.fspath(root), fs, hash_stream)
+    if isinstance(out, FileError):
+        raise PathUnreadable(out)
+    return out
+
+
 # -- the scan --------------------------------------------------------------------------------
+
+
+@contextmanager
+def _no_gc() -> Iterator[None]:
+    """A scan allocates a few objects per path and none in cycles; the cycle collector would walk
+    the whole (100k-record) state again and again for nothing. Paused for one scan, and only
+    the process-wide switch is touched, so nested or concurrent use stays correct enough."""
+    was = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was:
+            gc.enable()
 
 
 @dataclass
@@ -483,32 +617,39 @@ class Scanner:
 
         Raises a :class:`FolderError` when the root is missing, not a directory, not marked,
         unreadable, or emptied (unless ``confirm_mass_delete``)."""
+        with _no_gc():
+            return self._scan(paths, confirm_mass_delete, commit)
+
+    def _scan(self, paths: Iterable[str] | None, confirm_mass_delete: bool, commit: bool) -> ScanResult:
         started = time.perf_counter()
         check_root(self.root, self.fs, self.marker)
         rules = self.load_rules()
-        state = self.index.scan_state()
-        scope = None if paths is None else normalize_scope(paths, lambda p: self._is_known_dir(p, state))
-        w = walk(self.root, rules, scope, self.fs)
+        scope = None if paths is None else normalize_scope(paths, self._is_known_dir)
         if scope is None:
-            previous: Mapping[str, FileRecord] = state
-        else:
-            roots = set(scope)
-            previous = {p: r for p, r in state.items() if under_any(p, roots)}
-        # Paths now ignored keep their records: an ignore rule is not a delete.
-        if scope is None and not w.entries and state and not confirm_mass_delete:
+            previous: Mapping[str, FileRecord] = self.index.scan_state()
+            indexed = len(previous)
+        else:  # only the records of the scanned subtrees: cheap for a big folder
+            previous = {r.path: r for top in scope for r in self.index.records(prefix=top)}
+            indexed = self.index.count()
+        w = walk(self.root, rules, scope, self.fs)
+        if scope is None and not w.entries and previous and not confirm_mass_delete:
             raise RootEmptied(
-                f"the folder {self.root} is empty but {len(state)} paths were indexed; "
+                f"the folder {self.root} is empty but {len(previous)} paths were indexed; "
                 "nothing was recorded. If you deleted everything on purpose, confirm the scan.",
                 self.root,
             )
         stats = ScanStats(entries=len(w.entries))
         observed, errors, protected = self._observe(w, previous, stats)
-        protected |= {p for p in previous if p not in observed and rules.is_ignored(p, previous[p].type is FileType.DIRECTORY)}
+        del w
+        # Paths now ignored keep their records: an ignore rule is not a delete.
+        protected |= {
+            p for p in previous if p not in observed and rules.is_ignored(p, previous[p].type is FileType.DIRECTORY)
+        }
         changes = diff(previous, observed, protected)
-        errors += self._collisions(state, observed, scope)
+        errors += self._collisions(observed, scope, rules)
         result = ScanResult(changes, errors, scope, stats)
         result.needs_confirmation = not confirm_mass_delete and needs_confirmation(
-            changes, len(state), self.mass_delete_ratio, self.mass_delete_min
+            changes, indexed, self.mass_delete_ratio, self.mass_delete_min
         )
         if commit and not result.needs_confirmation:
             self.index.apply_scan(changes, errors, scope)
@@ -530,8 +671,8 @@ class Scanner:
 
     # -- internals --
 
-    def _is_known_dir(self, path: str, state: Mapping[str, FileRecord]) -> bool:
-        rec = state.get(path)
+    def _is_known_dir(self, path: str) -> bool:
+        rec = self.index.get(path)
         if rec is None or rec.type is not FileType.DIRECTORY:
             return False
         try:
@@ -572,6 +713,9 @@ class Scanner:
         self._racy.difference_update(e.path for e, _ in todo)
         for e, outcome in self._hash_entries([e for e, _ in todo], stats):
             if isinstance(outcome, FileRecord):
+                prev = previous.get(e.path)
+                if prev is not None and _same_observation(prev, outcome):
+                    outcome = prev  # a racy rehash that found nothing new: keep the old object
                 observed[e.path] = outcome
                 if outcome.mtime_ns > racy_before:
                     self._racy.add(e.path)
@@ -584,93 +728,57 @@ class Scanner:
     def _hash_entries(
         self, entries: list[Entry], stats: ScanStats
     ) -> Iterable[tuple[Entry, FileRecord | FileError | None]]:
-        total = sum(e.size for e in entries)
-        if self.workers > 1 and len(entries) > 1 and total >= PARALLEL_MIN_BYTES:
-            # Largest first, so one big file does not start last and run alone.
-            entries = sorted(entries, key=lambda e: e.size, reverse=True)
+        """Hash entries; large files on ``workers`` threads (FastCDC and BLAKE3 run without the
+        GIL there), small ones on this thread meanwhile (for them a pool costs more than it saves:
+        measured 3x slower on 2 cores)."""
+        big = [e for e in entries if e.size >= PARALLEL_MIN_FILE]
+        if self.workers > 1 and len(big) > 1:
+            big.sort(key=lambda e: e.size, reverse=True)  # largest first: none runs alone at the end
             with ThreadPoolExecutor(self.workers, thread_name_prefix="cove-hash") as pool:
-                outcomes = list(pool.map(self._hash_one, entries))
-        else:
-            outcomes = [self._hash_one(e) for e in entries]
-        for e, out in zip(entries, outcomes):
-            if isinstance(out, FileRecord):
-                stats.hashed_files += 1
-                stats.hashed_bytes += out.size if out.type is FileType.FILE else 0
-            yield e, out
+                futures = [(e, pool.submit(self._hash_one, e)) for e in big]
+                for e in entries:
+                    if e.size < PARALLEL_MIN_FILE:
+                        yield self._counted(e, self._hash_one(e), stats)
+                for e, f in futures:
+                    yield self._counted(e, f.result(), stats)
+        else:  # one at a time, so a big scan never holds all new records twice
+            for e in entries:
+                yield self._counted(e, self._hash_one(e), stats)
+
+    @staticmethod
+    def _counted(
+        e: Entry, out: FileRecord | FileError | None, stats: ScanStats
+    ) -> tuple[Entry, FileRecord | FileError | None]:
+        if isinstance(out, FileRecord):
+            stats.hashed_files += 1
+            stats.hashed_bytes += out.size if out.type is FileType.FILE else 0
+        return e, out
 
     def _hash_one(self, entry: Entry) -> FileRecord | FileError | None:
-        """Hash one file or read one symlink between two lstat calls; again while they differ."""
-        full = os.path.join(self.root, entry.path)
-        before = (entry.type, entry.size, entry.mtime_ns, entry.inode)
-        for _attempt in range(self.max_attempts):
-            try:
-                if entry.type is FileType.SYMLINK:
-                    target = self.fs.readlink(full)
-                    try:
-                        data = target.encode("utf-8")
-                    except UnicodeEncodeError:
-                        return FileError(entry.path, ErrorKind.UNDECODABLE_NAME, "symlink target is not valid UTF-8")
-                    hashed = chunker.hash_bytes(data)
-                    record = FileRecord(
-                        path=entry.path, type=FileType.SYMLINK, size=entry.size, mtime_ns=entry.mtime_ns,
-                        mode=entry.mode, inode=entry.inode, content_hash=hashed.content_hash,
-                        symlink_target=target,
-                    )
-                else:
-                    with self.fs.open_read(full) as f:
-                        hashed = self.hash_stream(f)
-                    record = FileRecord(
-                        path=entry.path, type=FileType.FILE, size=hashed.size, mtime_ns=entry.mtime_ns,
-                        mode=entry.mode, inode=entry.inode, content_hash=hashed.content_hash,
-                        blocks=hashed.blocks,
-                    )
-                st = self.fs.lstat(full)
-            except FileNotFoundError:
-                st = None
-            except PermissionError:
-                return FileError(entry.path, ErrorKind.PERMISSION_DENIED, "permission denied (read the file)")
-            except OSError as e:
-                if e.errno not in (errno.ELOOP, errno.EINVAL):  # replaced by a symlink, or not one
-                    return _os_error(entry.path, e, "read the file")
-                st = None
-            if st is not None:
-                after = (_entry_type(st.st_mode), st.st_size, st.st_mtime_ns, st.st_ino)
-                if after == before and (entry.type is FileType.SYMLINK or record.size == entry.size):
-                    return record
-            else:
-                try:
-                    st = self.fs.lstat(full)
-                except FileNotFoundError:
-                    return None  # gone: not observed, so the diff reads it as deleted
-                except OSError as e:
-                    return _os_error(entry.path, e, "read its status")
-            typ = _entry_type(st.st_mode)
-            if typ not in (FileType.FILE, FileType.SYMLINK):
-                break  # became a directory or a special file: the next scan looks again
-            entry = Entry(entry.path, typ, st.st_size, st.st_mtime_ns, st.st_ino, stat_mod.S_IMODE(st.st_mode))
-            before = (entry.type, entry.size, entry.mtime_ns, entry.inode)
-        return FileError(
-            entry.path,
-            ErrorKind.KEEPS_CHANGING,
-            f"file keeps changing: it changed during each of {self.max_attempts} attempts to read it",
-        )
+        return hash_entry(entry, self.root, self.fs, self.hash_stream, self.max_attempts)
 
     def _collisions(
-        self, state: Mapping[str, FileRecord], observed: Mapping[str, FileRecord], scope: list[str] | None
+        self, observed: Mapping[str, FileRecord], scope: list[str] | None, rules: IgnoreRules
     ) -> list[FileError]:
-        if scope is None:
-            names: Iterable[str] = observed.keys()
-        else:
-            parents = {p.rpartition("/")[0] for p in observed}
-            roots = set(scope)
-            names = list(observed) + [
-                p for p in state if p.rpartition("/")[0] in parents and not under_any(p, roots)
-            ]
+        """Collision warnings for the observed paths. A scoped scan saw whole subtrees below its
+        roots, so only the roots' own siblings are missing: they are listed from the disk."""
+        names: list[str] = list(observed)
+        roots = set(scope or ())
+        for parent in {r.rpartition("/")[0] for r in roots}:
+            try:
+                listing = list(self.fs.scandir(os.path.join(self.root, parent) if parent else self.root))
+            except OSError:
+                continue
+            prefix = parent + "/" if parent else ""
+            for de in listing:
+                path = prefix + de.name
+                if path not in observed and not rules.matches(path, False, de.name):
+                    names.append(path)
         out: list[FileError] = []
         for c in find_collisions(names):
             what = "differ only in Unicode normalization" if c.kind is ErrorKind.NORMALIZATION_COLLISION else "differ only in case"
             for p in c.paths:
-                if scope is None or under_any(p, set(scope)):
+                if scope is None or under_any(p, roots):
                     others = tuple(o for o in c.paths if o != p)
                     out.append(
                         FileError(

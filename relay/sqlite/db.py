@@ -9,6 +9,7 @@ a read lock mid-transaction.
 from __future__ import annotations
 
 import contextlib
+import itertools
 import sqlite3
 import threading
 from collections.abc import Iterator
@@ -33,6 +34,7 @@ class Database:
         )
         self.conn.row_factory = sqlite3.Row
         self._lock = threading.RLock()
+        self._savepoints = itertools.count()
         self.conn.execute("PRAGMA journal_mode=WAL")
         self.conn.execute(f"PRAGMA synchronous={synchronous.upper()}")
         self.conn.execute("PRAGMA foreign_keys=ON")
@@ -51,10 +53,36 @@ class Database:
 
     @contextlib.contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
+        """A transaction, or a savepoint when called inside :meth:`batch`."""
         with self._lock:
+            if self.conn.in_transaction:
+                name = f"sp{next(self._savepoints)}"
+                self.conn.execute(f"SAVEPOINT {name}")
+                try:
+                    yield self.conn
+                except BaseException:
+                    self.conn.execute(f"ROLLBACK TO {name}")
+                    self.conn.execute(f"RELEASE {name}")
+                    raise
+                else:
+                    self.conn.execute(f"RELEASE {name}")
+                return
             self.conn.execute("BEGIN IMMEDIATE")
             try:
                 yield self.conn
+            except BaseException:
+                self.conn.execute("ROLLBACK")
+                raise
+            else:
+                self.conn.execute("COMMIT")
+
+    @contextlib.contextmanager
+    def batch(self) -> Iterator[None]:
+        """One outer transaction around several calls (group commit, see relay.offload)."""
+        with self._lock:
+            self.conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield
             except BaseException:
                 self.conn.execute("ROLLBACK")
                 raise

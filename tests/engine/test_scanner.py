@@ -37,22 +37,31 @@ class DictStore:
     """The index as far as the scanner sees it: live records by path, and the last applied scan."""
 
     def __init__(self) -> None:
-        self.records: dict[str, FileRecord] = {}
+        self.by_path: dict[str, FileRecord] = {}
         self.applied: list[tuple[list[Change], list[FileError], Sequence[str] | None]] = []
 
     def scan_state(self) -> dict[str, FileRecord]:
-        return dict(self.records)
+        return dict(self.by_path)
+
+    def records(self, include_deleted=False, prefix=None):
+        return [r for p, r in self.by_path.items() if not prefix or p == prefix or p.startswith(prefix + "/")]
+
+    def get(self, path):
+        return self.by_path.get(path)
+
+    def count(self, include_deleted=False):
+        return len(self.by_path)
 
     def apply_scan(self, changes, errors, scope=None) -> None:
         self.applied.append((list(changes), list(errors), scope))
         for c in changes:
             if c.kind is K.DELETED:
-                del self.records[c.path]
+                del self.by_path[c.path]
             elif c.kind is K.MOVED:
-                del self.records[c.old_path]
-                self.records[c.path] = c.record
+                del self.by_path[c.old_path]
+                self.by_path[c.path] = c.record
             else:
-                self.records[c.path] = c.record
+                self.by_path[c.path] = c.record
 
 
 class FaultFS(OsFileSystem):
@@ -172,13 +181,13 @@ def test_initial_scan_records_files_dirs_and_links(root, scanner, store):
     assert bag(kinds(result)) == bag(
         [(K.ADDED, p) for p in ["a.txt", "sub", "sub/b.bin", "empty", "link"]]
     )
-    a = store.records["a.txt"]
+    a = store.by_path["a.txt"]
     assert a.type is FileType.FILE and a.size == 5
     assert a.content_hash == chunker.hash_bytes(b"hello").content_hash
     assert a.version.is_empty() and a.sequence == 0  # the index assigns those
-    assert store.records["sub/b.bin"].blocks == chunker.hash_file(root / "sub/b.bin").blocks
-    assert store.records["sub"].type is FileType.DIRECTORY
-    lnk = store.records["link"]
+    assert store.by_path["sub/b.bin"].blocks == chunker.hash_file(root / "sub/b.bin").blocks
+    assert store.by_path["sub"].type is FileType.DIRECTORY
+    lnk = store.by_path["link"]
     assert lnk.type is FileType.SYMLINK and lnk.symlink_target == "a.txt"
     assert lnk.content_hash == chunker.hash_bytes(b"a.txt").content_hash
 
@@ -206,10 +215,10 @@ def test_modify_chmod_touch_delete(root, scanner, store):
     assert bag(kinds(result)) == bag(
         [(K.MODIFIED, "content"), (K.MODIFIED, "mode"), (K.METADATA, "touched"), (K.DELETED, "gone")]
     )
-    assert store.records["mode"].executable()
-    assert store.records["content"].content_hash == chunker.hash_bytes(b"bbbb").content_hash
-    assert store.records["touched"].mtime_ns == 10**18 + 5
-    assert "gone" not in store.records
+    assert store.by_path["mode"].executable()
+    assert store.by_path["content"].content_hash == chunker.hash_bytes(b"bbbb").content_hash
+    assert store.by_path["touched"].mtime_ns == 10**18 + 5
+    assert "gone" not in store.by_path
 
 
 def test_racily_clean_file_is_hashed_again(root, store, hasher):
@@ -248,13 +257,13 @@ def test_type_changes(root, scanner):
 def test_rename_is_a_move_and_reuses_the_hash(root, scanner, hasher, store):
     write(root, "a/report.pdf", os.urandom(200_000))
     scanner.scan()
-    old = store.records["a/report.pdf"]
+    old = store.by_path["a/report.pdf"]
     hasher.calls = 0
     os.rename(root / "a/report.pdf", root / "a/final.pdf")
     result = scanner.scan()
     assert kinds(result) == [(K.MOVED, "a/report.pdf->a/final.pdf")]
     assert hasher.calls == 0 and result.stats.reused_by_inode == 1
-    new = store.records["a/final.pdf"]
+    new = store.by_path["a/final.pdf"]
     assert new.content_hash == old.content_hash and new.blocks == old.blocks
 
 
@@ -295,8 +304,8 @@ def test_symlinks_are_never_followed(root, scanner, store, tmp_path):
     os.symlink("loop", root / "loop")
     result = scanner.scan()
     assert bag(kinds(result)) == bag([(K.ADDED, "dangling"), (K.ADDED, "loop"), (K.ADDED, "to-dir")])
-    assert store.records["to-dir"].symlink_target == str(outside)
-    assert not any(p.startswith("to-dir/") for p in store.records)
+    assert store.by_path["to-dir"].symlink_target == str(outside)
+    assert not any(p.startswith("to-dir/") for p in store.by_path)
     os.remove(root / "dangling")
     os.symlink("other-target", root / "dangling")
     assert kinds(scanner.scan()) == [(K.MODIFIED, "dangling")]
@@ -310,14 +319,14 @@ def test_unreadable_directory_keeps_its_subtree(root, scanner, store, fs):
     write(root, "private/deep/b", "2")
     write(root, "public", "3")
     scanner.scan()
-    before = dict(store.records)
+    before = dict(store.by_path)
     fs.deny.add(str(root / "private"))
     (root / "public").unlink()
     result = scanner.scan()
     assert kinds(result) == [(K.DELETED, "public")]
     assert errors_of(result, ErrorKind.PERMISSION_DENIED) == ["private"]
     for p in ("private", "private/a", "private/deep", "private/deep/b"):
-        assert store.records[p] == before[p]
+        assert store.by_path[p] == before[p]
 
 
 def test_unreadable_file_keeps_its_record_and_is_not_added_when_new(root, scanner, store, fs):
@@ -329,7 +338,7 @@ def test_unreadable_file_keeps_its_record_and_is_not_added_when_new(root, scanne
     result = scanner.scan()
     assert result.changes == []
     assert errors_of(result, ErrorKind.PERMISSION_DENIED) == ["locked", "new-locked"]
-    assert store.records["locked"].size == 3 and "new-locked" not in store.records
+    assert store.by_path["locked"].size == 3 and "new-locked" not in store.by_path
     fs.deny.clear()
     assert bag(kinds(scanner.scan())) == bag([(K.MODIFIED, "locked"), (K.ADDED, "new-locked")])
 
@@ -346,14 +355,14 @@ def test_file_changed_during_hashing_is_hashed_again(root, scanner, store, fs, h
     result = scanner.scan()
     assert hasher.calls == 2
     assert kinds(result) == [(K.ADDED, "growing.log")]
-    rec = store.records["growing.log"]
+    rec = store.by_path["growing.log"]
     assert rec.size == len(final) and rec.content_hash == chunker.hash_bytes(final).content_hash
 
 
 def test_file_that_keeps_changing_is_an_error_and_keeps_its_record(root, scanner, store, fs, hasher):
     p = write(root, "busy", b"v0" * 50_000)
     scanner.scan()
-    before = store.records["busy"]
+    before = store.by_path["busy"]
     write(root, "busy", b"v1" * 50_000)
     counter = iter(range(10**6))
 
@@ -366,7 +375,7 @@ def test_file_that_keeps_changing_is_an_error_and_keeps_its_record(root, scanner
     assert result.changes == []
     (err,) = result.errors
     assert err.kind is ErrorKind.KEEPS_CHANGING and "keeps changing" in err.message
-    assert store.records["busy"] == before
+    assert store.by_path["busy"] == before
     assert hasher.calls == 1 + scanner.max_attempts
 
 
@@ -407,8 +416,8 @@ def test_unicode_and_case_collisions_keep_both_files(root, scanner, store):
     write(root, "A.txt", "upper")
     write(root, "a.txt", "lower")
     result = scanner.scan()
-    assert {nfc, nfd, "A.txt", "a.txt"} <= set(store.records)
-    assert store.records[nfc].content_hash != store.records[nfd].content_hash
+    assert {nfc, nfd, "A.txt", "a.txt"} <= set(store.by_path)
+    assert store.by_path[nfc].content_hash != store.by_path[nfd].content_hash
     assert errors_of(result, ErrorKind.NORMALIZATION_COLLISION) == sorted([nfc, nfd])
     assert errors_of(result, ErrorKind.CASE_COLLISION) == ["A.txt", "a.txt"]
     err = next(e for e in result.errors if e.path == "A.txt")
@@ -420,7 +429,7 @@ def test_names_other_systems_cannot_hold_are_indexed_with_warnings(root, scanner
     for name in ["aux.txt", "a:b", "trailing.", "q?"]:
         write(root, name, "1")
     result = scanner.scan()
-    assert {"aux.txt", "a:b", "trailing.", "q?"} <= set(store.records)
+    assert {"aux.txt", "a:b", "trailing.", "q?"} <= set(store.by_path)
     assert errors_of(result, ErrorKind.RESERVED_NAME) == ["aux.txt"]
     assert errors_of(result, ErrorKind.INVALID_CHARACTER) == ["a:b", "q?"]
     assert errors_of(result, ErrorKind.TRAILING_DOT_OR_SPACE) == ["trailing."]
@@ -439,7 +448,7 @@ def test_ignore_rules_and_engine_paths(root, scanner, store):
     write(root, "src/" + TEMP_PREFIX + "123", "partial")
     write(root, ".cove/index.db", "db")
     scanner.scan()
-    assert set(store.records) == {".coveignore", "keep.log", "src", "src/main.c"}
+    assert set(store.by_path) == {".coveignore", "keep.log", "src", "src/main.c"}
 
 
 def test_a_new_ignore_rule_does_not_delete_indexed_files(root, scanner, store):
@@ -448,7 +457,7 @@ def test_a_new_ignore_rule_does_not_delete_indexed_files(root, scanner, store):
     (root / ".coveignore").write_text("cache/\n")
     result = scanner.scan()
     assert kinds(result) == [(K.ADDED, ".coveignore")]
-    assert "cache/a" in store.records
+    assert "cache/a" in store.by_path
 
 
 def test_unreadable_ignore_file_stops_the_scan(root, scanner, fs):
@@ -467,7 +476,7 @@ def test_missing_root_is_an_error_not_a_mass_delete(root, scanner, store, tmp_pa
     os.rename(root, tmp_path / "elsewhere")
     with pytest.raises(RootMissing):
         scanner.scan()
-    assert "a" in store.records and len(store.applied) == 1
+    assert "a" in store.by_path and len(store.applied) == 1
 
 
 def test_root_that_is_a_file_or_unmarked(root, store, tmp_path):
@@ -488,7 +497,7 @@ def test_root_that_lost_its_marker_keeps_the_index(root, scanner, store):
     (root / "a").unlink()
     with pytest.raises(RootNotMarked):
         scanner.scan()
-    assert "a" in store.records
+    assert "a" in store.by_path
 
 
 def test_emptied_root_is_an_error_until_confirmed(root, scanner, store):
@@ -500,9 +509,9 @@ def test_emptied_root_is_an_error_until_confirmed(root, scanner, store):
     (root / "d").rmdir()
     with pytest.raises(RootEmptied):
         scanner.scan()
-    assert set(store.records) == {"a", "d", "d/b"}
+    assert set(store.by_path) == {"a", "d", "d/b"}
     result = scanner.scan(confirm_mass_delete=True)
-    assert result.committed and store.records == {}
+    assert result.committed and store.by_path == {}
 
 
 def test_mass_delete_needs_confirmation(root, scanner, store):
@@ -515,9 +524,9 @@ def test_mass_delete_needs_confirmation(root, scanner, store):
     result = scanner.scan()
     assert result.needs_confirmation and not result.committed
     assert len(result.of_kind(K.DELETED)) == 20
-    assert len(store.records) == 30 and "new" not in store.records  # nothing recorded
+    assert len(store.by_path) == 30 and "new" not in store.by_path  # nothing recorded
     result = scanner.scan(confirm_mass_delete=True)
-    assert result.committed and len(store.records) == 11
+    assert result.committed and len(store.by_path) == 11
 
 
 def test_a_few_deletes_do_not_ask(root, scanner, store):
@@ -561,7 +570,7 @@ def test_scan_of_a_removed_subtree_deletes_only_it(root, scanner, store):
     (root / "drop").rmdir()
     result = scanner.scan(["drop"])
     assert [c.path for c in result.changes] == ["drop/c/d", "drop/c", "drop/b", "drop"]
-    assert set(store.records) == {"keep", "keep/a"}
+    assert set(store.by_path) == {"keep", "keep/a"}
 
 
 def test_scoped_move_with_both_ends(root, scanner):
@@ -591,7 +600,7 @@ def test_scoped_scan_does_not_look_through_a_symlinked_parent(root, scanner, sto
     os.symlink(outside, root / "d")
     result = scanner.scan(["d/f"])
     assert bag(kinds(result)) == bag([(K.TYPE_CHANGED, "d"), (K.DELETED, "d/f")])
-    assert store.records["d"].type is FileType.SYMLINK
+    assert store.by_path["d"].type is FileType.SYMLINK
 
 
 # -- scale -----------------------------------------------------------------------------------
@@ -620,3 +629,28 @@ def test_ten_thousand_files_rescan_hashes_only_what_changed(root, store, hasher)
     result = scanner.scan()
     assert hasher.calls == 4
     assert bag(kinds(result)) == bag([(K.MODIFIED, p) for p in touched] + [(K.METADATA, "dir042/file042.txt")])
+
+
+def test_targeted_scan_does_not_load_the_whole_index(root, scanner, store, monkeypatch):
+    write(root, "a/x", "1")
+    scanner.scan()
+    monkeypatch.setattr(store, "scan_state", lambda: pytest.fail("a targeted scan loaded every record"))
+    write(root, "a/x", "22")
+    assert kinds(scanner.scan(["a/x"])) == [(K.MODIFIED, "a/x")]
+
+
+def test_observe_path(root):
+    from sync.scanner import PathUnreadable, observe_path
+
+    write(root, "f", b"data")
+    os.symlink("f", root / "l")
+    (root / "d").mkdir()
+    assert observe_path(root, "f").content_hash == chunker.hash_bytes(b"data").content_hash
+    assert observe_path(root, "l").symlink_target == "f"
+    assert observe_path(root, "d").type is FileType.DIRECTORY
+    assert observe_path(root, "missing") is None
+    fs = FaultFS()
+    fs.deny.add(str(root / "f"))
+    with pytest.raises(PathUnreadable) as exc:
+        observe_path(root, "f", fs=fs)
+    assert exc.value.error.kind is ErrorKind.PERMISSION_DENIED

@@ -108,7 +108,7 @@ def check_storage_consistent(data: Path) -> None:
     finally:
         conn.close()
     for folder, block_id, size, sha in rows:
-        path = data / "blocks" / folder / block_id[:2] / block_id[2:4] / block_id
+        path = data / "blocks" / folder / block_id[:2] / block_id
         content = path.read_bytes()
         assert len(content) == size and hashlib.sha256(content).hexdigest() == sha, block_id
     assert list((data / "blocks" / ".tmp").iterdir()) == []
