@@ -93,7 +93,11 @@ def make_large_files(root: Path, gib: float, count: int = 8) -> int:
             left = each
             while left > 0:
                 # vary the content so blocks differ across files
-                f.write(chunk[: min(left, len(chunk))][::-1] if (left // len(chunk) + i) % 2 else chunk[: min(left, len(chunk))])
+                f.write(
+                    chunk[: min(left, len(chunk))][::-1]
+                    if (left // len(chunk) + i) % 2
+                    else chunk[: min(left, len(chunk))]
+                )
                 left -= len(chunk)
     return each * count
 
@@ -138,20 +142,59 @@ def main() -> None:
         small = make_root(base, "small")
         t0 = time.perf_counter()
         small_bytes = make_small_tree(small, args.files)
-        print(f"generated {args.files} files ({small_bytes / 1e6:.0f} MB) in {time.perf_counter() - t0:.1f} s", flush=True)
+        print(
+            f"generated {args.files} files ({small_bytes / 1e6:.0f} MB) in {time.perf_counter() - t0:.1f} s",
+            flush=True,
+        )
         index = TimedIndex(Index.open(base / "small.db", device=DEVICE, check=False))
         scanner = Scanner(small, index)  # type: ignore[arg-type]
         r, dt, peak = timed(scanner.scan)
         n = r.stats.hashed_files
-        rows.append(("initial scan, small files (incl. commit)", f"{args.files:,}", f"{dt:.2f}", f"{n / dt:,.0f}", f"{r.stats.hashed_bytes / dt / 1e6:,.0f}", f"{peak >> 20}"))
+        rows.append(
+            (
+                "initial scan, small files (incl. commit)",
+                f"{args.files:,}",
+                f"{dt:.2f}",
+                f"{n / dt:,.0f}",
+                f"{r.stats.hashed_bytes / dt / 1e6:,.0f}",
+                f"{peak >> 20}",
+            )
+        )
         scan_only = dt - index.apply_seconds
-        rows.append(("  of which scan+hash / index commit", "", f"{scan_only:.2f} / {index.apply_seconds:.2f}", f"{n / scan_only:,.0f}", f"{r.stats.hashed_bytes / scan_only / 1e6:,.0f}", ""))
+        rows.append(
+            (
+                "  of which scan+hash / index commit",
+                "",
+                f"{scan_only:.2f} / {index.apply_seconds:.2f}",
+                f"{n / scan_only:,.0f}",
+                f"{r.stats.hashed_bytes / scan_only / 1e6:,.0f}",
+                "",
+            )
+        )
         r, dt, peak = timed(scanner.scan)
         assert not r.changes, r.changes[:5]
-        rows.append(("rescan unchanged (racy rehash)", f"{args.files:,}", f"{dt:.2f}", f"{args.files / dt:,.0f}", f"{r.stats.hashed_bytes / dt / 1e6:,.0f}", f"{peak >> 20}"))
+        rows.append(
+            (
+                "rescan unchanged (racy rehash)",
+                f"{args.files:,}",
+                f"{dt:.2f}",
+                f"{args.files / dt:,.0f}",
+                f"{r.stats.hashed_bytes / dt / 1e6:,.0f}",
+                f"{peak >> 20}",
+            )
+        )
         r, dt, peak = timed(scanner.scan)
         assert not r.changes and r.stats.hashed_files == 0
-        rows.append(("rescan unchanged", f"{args.files:,}", f"{dt:.2f}", f"{args.files / dt:,.0f}", "-", f"{peak >> 20}"))
+        rows.append(
+            (
+                "rescan unchanged",
+                f"{args.files:,}",
+                f"{dt:.2f}",
+                f"{args.files / dt:,.0f}",
+                "-",
+                f"{peak >> 20}",
+            )
+        )
         one = next(p for p in small.rglob("*.txt"))
         one.write_bytes(b"changed")
         rel = one.relative_to(small).as_posix()
@@ -171,7 +214,16 @@ def main() -> None:
             index = Index.open(db, device=DEVICE, check=False)
             scanner = Scanner(large, index, workers=workers)
             r, dt, peak = timed(scanner.scan)
-            rows.append((f"initial scan, large files, {workers} thread{'s' if workers > 1 else ''}", f"{r.stats.hashed_files}", f"{dt:.2f}", f"{r.stats.hashed_files / dt:,.1f}", f"{r.stats.hashed_bytes / dt / 1e6:,.0f}", f"{peak >> 20}"))
+            rows.append(
+                (
+                    f"initial scan, large files, {workers} thread{'s' if workers > 1 else ''}",
+                    f"{r.stats.hashed_files}",
+                    f"{dt:.2f}",
+                    f"{r.stats.hashed_files / dt:,.1f}",
+                    f"{r.stats.hashed_bytes / dt / 1e6:,.0f}",
+                    f"{peak >> 20}",
+                )
+            )
             index.close()
     finally:
         if not args.keep:

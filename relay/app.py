@@ -21,6 +21,7 @@ from relay import keys, routes
 from relay.auth import Authenticator, TokenMinter, load_or_create_secret
 from relay.blockstore_fs import FsBlockStore
 from relay.config import RelayConfig
+from relay.durability import GroupSync
 from relay.gc import gc_loop
 from relay.limits import ConnectionCounter, SlidingWindow
 from relay.metrics import Metrics
@@ -67,12 +68,14 @@ async def _storage_ctx(app: web.Application) -> AsyncIterator[None]:
     secret = load_or_create_secret(config.secret_path)
     minter = TokenMinter(secret)
     offload.batch = stores.db.batch
+    offload.reader = stores.db.reader
     app[keys.OFFLOAD] = offload
     app[keys.ACCOUNTS] = stores.accounts
     app[keys.FOLDERS] = stores.folders
     app[keys.LOGS] = stores.logs
     app[keys.BLOCK_INDEX] = stores.blocks
     app[keys.BLOCK_STORE] = block_store
+    app[keys.GROUP_SYNC] = GroupSync(block_store.sync)
     app[keys.MINTER] = minter
     app[keys.AUTHENTICATOR] = Authenticator(minter, stores.accounts)
     blocks, nbytes = await offload(stores.blocks.count)
@@ -85,6 +88,7 @@ async def _storage_ctx(app: web.Application) -> AsyncIterator[None]:
     finally:
         offload.close()
         stores.close()
+        block_store.close()
         log.info("storage_closed")
 
 

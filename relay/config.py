@@ -35,6 +35,8 @@ class RelayConfig:
     default_quota: int = _f(10 * GiB, "Storage quota in bytes for new accounts.")
     max_block_bytes: int = _f(16 * MiB, "Largest block accepted by PUT.")
     max_json_bytes: int = _f(4 * MiB, "Largest JSON request body.")
+    max_batch_bytes: int = _f(64 * MiB, "Largest body of a batch block upload (POST .../blocks).")
+    max_batch_blocks: int = _f(1000, "Most blocks in one batch block upload.")
     request_timeout: float = _f(120.0, "Seconds a request (including its body upload) may take.")
     max_connections_per_account: int = _f(64, "Concurrent requests plus WebSockets per account.")
     token_ttl: float = _f(3600.0, "Lifetime in seconds of device bearer tokens.")

@@ -28,7 +28,7 @@ async def authenticate(request: web.Request, *, device: bool = True) -> Principa
     """The caller; ``device=True`` requires a device token, otherwise an account token also does."""
     app = request.app
     token = bearer_token(request)
-    principal = await app[keys.OFFLOAD](app[keys.AUTHENTICATOR].authenticate, token, app[keys.CLOCK]())
+    principal = await app[keys.OFFLOAD].read(app[keys.AUTHENTICATOR].authenticate, token, app[keys.CLOCK]())
     if device and principal.kind is not TokenKind.DEVICE:
         raise Forbidden("this endpoint needs a device token", code="device_token_required")
     app[keys.CONNECTIONS].acquire(principal.username)
@@ -48,7 +48,7 @@ async def authenticate_member(request: web.Request, folder: str, *, write: bool 
         principal = authenticator.authenticate(token, now)
         return principal, folders.role_of(folder, principal.username)
 
-    principal, role = await app[keys.OFFLOAD](check, app[keys.CLOCK]())
+    principal, role = await app[keys.OFFLOAD].read(check, app[keys.CLOCK]())
     if principal.kind is not TokenKind.DEVICE:
         raise Forbidden("this endpoint needs a device token", code="device_token_required")
     app[keys.CONNECTIONS].acquire(principal.username)
@@ -64,7 +64,7 @@ async def authenticate_member(request: web.Request, folder: str, *, write: bool 
 async def folder_role(request: web.Request, folder: str, username: str) -> Role:
     """The caller's role in ``folder``; a 404 for folders they are not a member of (or that do not
     exist), so folder IDs cannot be probed."""
-    role = await request.app[keys.OFFLOAD](request.app[keys.FOLDERS].role_of, folder, username)
+    role = await request.app[keys.OFFLOAD].read(request.app[keys.FOLDERS].role_of, folder, username)
     if role is None:
         raise NotFound("no such folder", code="folder_not_found")
     return role

@@ -20,7 +20,7 @@ async def _members_of(request: web.Request, folder: str) -> tuple[str, ...]:
     hub = request.app[keys.HUB]
     cached = hub.cached_members(folder)
     if cached is None:
-        members = await request.app[keys.OFFLOAD](request.app[keys.FOLDERS].members, folder)
+        members = await request.app[keys.OFFLOAD].read(request.app[keys.FOLDERS].members, folder)
         cached = tuple(m.username for m in members)
         hub.remember_members(folder, cached)
     return cached
@@ -62,8 +62,8 @@ async def read_log(request: web.Request) -> web.Response:
     limit = query_int(request, "limit", default=500, lo=1, hi=MAX_PAGE)
     app = request.app
     logs = app[keys.LOGS]
-    rows = await app[keys.OFFLOAD](logs.read, folder, after, limit + 1)
-    last = await app[keys.OFFLOAD](logs.last_rseq, folder)
+    rows = await app[keys.OFFLOAD].read(logs.read, folder, after, limit + 1)
+    last = await app[keys.OFFLOAD].read(logs.last_rseq, folder)
     more = len(rows) > limit
     rows = rows[:limit]
     parts: list[str] = []
@@ -84,8 +84,8 @@ async def heads(request: web.Request) -> web.Response:
     folder = folder_param(request)
     await folder_role(request, folder, principal.username)
     app = request.app
-    found = await app[keys.OFFLOAD](app[keys.LOGS].heads, folder)
-    last = await app[keys.OFFLOAD](app[keys.LOGS].last_rseq, folder)
+    found = await app[keys.OFFLOAD].read(app[keys.LOGS].heads, folder)
+    last = await app[keys.OFFLOAD].read(app[keys.LOGS].last_rseq, folder)
     return web.json_response({"folder": folder, "last_rseq": last,
                               "heads": {d: {"seq": h.seq, "hash": h.hash} for d, h in sorted(found.items())}})
 
@@ -95,7 +95,7 @@ async def get_cursor(request: web.Request) -> web.Response:
     folder = folder_param(request)
     await folder_role(request, folder, principal.username)
     app = request.app
-    rseq = await app[keys.OFFLOAD](app[keys.LOGS].get_cursor, folder, principal.device_id)
+    rseq = await app[keys.OFFLOAD].read(app[keys.LOGS].get_cursor, folder, principal.device_id)
     return web.json_response({"folder": folder, "rseq": rseq})
 
 

@@ -8,6 +8,7 @@ from aiohttp import web
 
 from relay.auth import Authenticator, TokenMinter
 from relay.config import RelayConfig
+from relay.durability import GroupSync
 from relay.limits import ConnectionCounter, SlidingWindow
 from relay.metrics import Metrics
 from relay.notify import NotifyHub
@@ -33,3 +34,4 @@ LOGIN_BY_USER = web.AppKey("login_by_user", SlidingWindow)
 LOGIN_BY_IP = web.AppKey("login_by_ip", SlidingWindow)
 CONNECTIONS = web.AppKey("connections", ConnectionCounter)
 BLOCK_LOCKS = web.AppKey("block_locks", LockStripes)
+GROUP_SYNC = web.AppKey("group_sync", GroupSync)

@@ -8,6 +8,12 @@ Group commit: when several calls are queued, the thread runs them all inside one
 transaction (``batch``, e.g. :meth:`relay.sqlite.db.Database.batch`), each call's own
 transaction becoming a savepoint, and commits once. Results are handed back only after that
 commit, so an acknowledged write is durable; a call that fails rolls back only its savepoint.
+
+Reads: :meth:`Offload.read` runs a read-only call on a small pool of reader threads instead
+(``reader``, e.g. :meth:`relay.sqlite.db.Database.reader`, gives each its own connection), so the
+per-request authentication and lookups of one request never wait for another batch's commit and
+fsync. A reader call that tries to write raises. Without a ``reader`` hook, reads go through the
+storage thread like everything else.
 """
 
 from __future__ import annotations
@@ -18,6 +24,7 @@ import functools
 import queue
 import threading
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any, ContextManager, ParamSpec, TypeVar
 
 P = ParamSpec("P")
@@ -36,9 +43,11 @@ def _resolve(fut: asyncio.Future[Any], ok: bool, value: Any) -> None:
 
 
 class Offload:
-    def __init__(self, name: str = "relay-db", max_batch: int = 256) -> None:
+    def __init__(self, name: str = "relay-db", max_batch: int = 256, readers: int = 2) -> None:
         self.batch: Callable[[], ContextManager[Any]] | None = None
+        self.reader: Callable[[], ContextManager[Any]] | None = None
         self.max_batch = max_batch
+        self._read_pool = ThreadPoolExecutor(max_workers=readers, thread_name_prefix=f"{name}-read")
         self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self._thread = threading.Thread(target=self._run, name=name, daemon=True)
         self._thread.start()
@@ -48,6 +57,18 @@ class Offload:
         fut: asyncio.Future[T] = loop.create_future()
         self._queue.put((functools.partial(fn, *args, **kwargs), loop, fut))
         return await fut
+
+    async def read(self, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
+        """Run a read-only ``fn`` on a reader thread (see module doc)."""
+        reader = self.reader
+        if reader is None:
+            return await self(fn, *args, **kwargs)
+
+        def call() -> T:
+            with reader():
+                return fn(*args, **kwargs)
+
+        return await asyncio.get_running_loop().run_in_executor(self._read_pool, call)
 
     def _run(self) -> None:
         stopping = False
@@ -81,5 +102,6 @@ class Offload:
 
     def close(self) -> None:
         """Finish queued calls, then stop the thread."""
+        self._read_pool.shutdown(wait=True)
         self._queue.put(_STOP)
         self._thread.join()

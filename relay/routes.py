@@ -92,6 +92,8 @@ ROUTES: tuple[Route, ...] = (
           body=obj({"rseq": I})),
     Route("POST", "/v1/folders/{folder}/blocks/missing", b.missing_blocks, "Which of these blocks are missing.",
           body=obj({"blocks": {"type": "array", "items": S}})),
+    Route("POST", "/v1/folders/{folder}/blocks", b.post_blocks,
+          "Upload a batch of blocks (framed body, see docs/relay-api.md); all or nothing.", raw_body=True),
     Route("PUT", "/v1/folders/{folder}/blocks/{block}", b.put_block,
           "Upload a block (X-Cove-Sha256 header required).", raw_body=True),
     Route("GET", "/v1/folders/{folder}/blocks/{block}", b.get_block, "Download a block."),

@@ -12,3 +12,9 @@ class LockStripes:
 
     def __call__(self, *key: str) -> asyncio.Lock:
         return self._locks[hash(key) % len(self._locks)]
+
+    def many(self, keys: list[tuple[str, ...]]) -> list[asyncio.Lock]:
+        """The distinct locks of several keys, in one global order: acquire them in this order
+        (and release in reverse) and two holders of overlapping sets cannot deadlock."""
+        indexes = sorted({hash(k) % len(self._locks) for k in keys})
+        return [self._locks[i] for i in indexes]

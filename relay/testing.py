@@ -21,6 +21,7 @@ from aiohttp import web
 from nacl.public import PrivateKey
 from nacl.signing import SigningKey
 
+from relay import blockbatch
 from relay.app import create_app
 from relay.config import RelayConfig
 from relay.keys import Clock
@@ -173,6 +174,13 @@ class RelayClient:
                         headers={"X-Cove-Sha256": hashlib.sha256(data).hexdigest(),
                                  "Content-Type": "application/octet-stream"})
         return block_id
+
+    async def put_blocks(self, folder: str, blocks: list[bytes] | list[tuple[str, bytes]]) -> Any:
+        """Upload several blocks in one batch request; ``blocks`` are data or (block ID, data)."""
+        pairs = [b if isinstance(b, tuple) else (block_id_for(b), b) for b in blocks]
+        body = b"".join(blockbatch.encode(pairs))
+        return await self.call("POST", f"/v1/folders/{folder}/blocks", data=body,
+                               headers={"Content-Type": blockbatch.CONTENT_TYPE})
 
     async def get_block(self, folder: str, block_id: str) -> bytes:
         return await self.call("GET", f"/v1/folders/{folder}/blocks/{block_id}")

@@ -21,7 +21,7 @@ from sync.wire.canonical import CanonicalError, b64decode
 from sync.wire.ids import is_block_id, is_device_id, is_folder_id, is_username
 
 MAX_DEPTH = 16
-_TRUNCATED = (ClientPayloadError, HttpProcessingError, ConnectionResetError, asyncio.IncompleteReadError, EOFError)
+TRUNCATED = (ClientPayloadError, HttpProcessingError, ConnectionResetError, asyncio.IncompleteReadError, EOFError)
 
 
 async def read_body(request: web.Request, max_bytes: int, *, require_length: bool = False) -> bytes:
@@ -40,7 +40,7 @@ async def read_body(request: web.Request, max_bytes: int, *, require_length: boo
             buf += chunk
             if len(buf) > max_bytes:
                 raise PayloadTooLarge(f"body larger than {max_bytes} bytes", code="body_too_large", limit=max_bytes)
-    except _TRUNCATED as exc:
+    except TRUNCATED as exc:
         raise BadRequest("request body truncated", code="truncated_body") from exc
     if length is not None and len(buf) != length:
         raise BadRequest("request body truncated", code="truncated_body")

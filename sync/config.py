@@ -55,6 +55,7 @@ class FolderConfig:
     debounce_ms: int = 100
     paused: bool = False
     versioning: VersioningConfig = field(default_factory=VersioningConfig)
+    relay: bool = False  # synced through the account's relay (else local/LAN only)
 
     @property
     def marker_dir(self) -> Path:
@@ -81,6 +82,7 @@ class FolderConfig:
                 debounce_ms=int(d.get("debounce_ms", 100)),
                 paused=bool(d.get("paused", False)),
                 versioning=versioning,
+                relay=bool(d.get("relay", False)),
             )
         except (KeyError, TypeError, ValueError) as e:
             raise ConfigError(f"malformed folder entry in config: {e}") from e
@@ -113,9 +115,18 @@ class Dirs:
 
 
 @dataclass(frozen=True)
+class RelayAccount:
+    """The relay this device signed in to, and as whom."""
+
+    url: str
+    username: str
+
+
+@dataclass(frozen=True)
 class AppConfig:
     folders: tuple[FolderConfig, ...] = ()
     device_name: str = ""
+    relay: RelayAccount | None = None
 
     def folder_for(self, path: Path) -> FolderConfig | None:
         """The folder whose root contains ``path`` (or is it)."""
@@ -166,7 +177,15 @@ def load_app_config(dirs: Dirs) -> AppConfig:
             f"this Cove understands version {CONFIG_VERSION}. Upgrade Cove."
         )
     folders = tuple(FolderConfig.from_json(f) for f in raw.get("folders", []))
-    return AppConfig(folders=folders, device_name=str(raw.get("device_name", "")))
+    relay_raw = raw.get("relay")
+    relay = None
+    if relay_raw is not None:
+        if not isinstance(relay_raw, dict) or not isinstance(relay_raw.get("url"), str) or not isinstance(
+            relay_raw.get("username"), str
+        ):
+            raise ConfigError(f"{path}: malformed relay account")
+        relay = RelayAccount(url=relay_raw["url"], username=relay_raw["username"])
+    return AppConfig(folders=folders, device_name=str(raw.get("device_name", "")), relay=relay)
 
 
 def save_app_config(dirs: Dirs, config: AppConfig) -> None:
@@ -176,6 +195,7 @@ def save_app_config(dirs: Dirs, config: AppConfig) -> None:
             "version": CONFIG_VERSION,
             "device_name": config.device_name,
             "folders": [f.to_json() for f in config.folders],
+            "relay": None if config.relay is None else {"url": config.relay.url, "username": config.relay.username},
         },
     )
 

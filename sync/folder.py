@@ -17,9 +17,14 @@ from pathlib import Path
 
 from sync.config import Dirs, FolderConfig
 from sync.errors import CoveError, FolderError, NeedsConfirmation
+from sync.executor import Executor
 from sync.history import History
+from sync.identity import DeviceIdentity
 from sync.index import Index
+from sync.keys import FolderKeyring
+from sync.relay_client import RelayTransport
 from sync.scanner import Scanner, ScanResult, check_root, observe_path
+from sync.syncer import SyncReport, Syncer, TransportBlocks
 from sync.watcher import FULL, Watcher
 
 
@@ -45,8 +50,10 @@ class FolderRunner:
         self.scanner = scanner
         self.history = history
         self.clock = clock
+        self.syncer: Syncer | None = None
         self._state = FolderState.PAUSED if folder.paused else FolderState.IDLE
         self.last_error: str | None = None
+        self._busy: asyncio.Lock | None = None  # scans and applying remote changes never overlap
 
     @classmethod
     def open(cls, folder: FolderConfig, dirs: Dirs, device: str, clock: Callable[[], int]) -> FolderRunner:
@@ -57,6 +64,58 @@ class FolderRunner:
             root, index, folder.versioning, clock, observe=lambda r, rel: observe_path(Path(r), rel)
         )
         return cls(folder, index, scanner, history, clock)
+
+    def attach_transport(
+        self,
+        transport: RelayTransport,
+        keyring: FolderKeyring,
+        identity: DeviceIdentity,
+        device_name: str = "",
+    ) -> Syncer:
+        """Sync this folder with other devices through ``transport`` (the relay, or a test relay)."""
+        executor = Executor(
+            self.folder.path, self.index, self.history, TransportBlocks(transport, self.folder.id, keyring),
+            clock=self.clock,
+        )
+
+        async def rescan(paths: set[str]) -> None:
+            await asyncio.to_thread(self._scan_quietly, paths)
+
+        self.syncer = Syncer(
+            folder_id=self.folder.id,
+            root=self.folder.path,
+            index=self.index,
+            transport=transport,
+            keyring=keyring,
+            identity=identity,
+            executor=executor,
+            rescan=rescan,
+            device_name=device_name,
+            clock=self.clock,
+        )
+        return self.syncer
+
+    def _lock(self) -> asyncio.Lock:
+        if self._busy is None:
+            self._busy = asyncio.Lock()
+        return self._busy
+
+    def _scan_quietly(self, paths: set[str]) -> None:
+        try:
+            self.scanner.scan(sorted(paths))
+        except CoveError as e:
+            self._state, self.last_error = FolderState.ERROR, str(e)
+
+    async def scan_async(self, paths: set[str] | None = None, confirm_mass_delete: bool = False) -> ScanResult:
+        async with self._lock():
+            return await asyncio.to_thread(self.scan, paths, confirm_mass_delete)
+
+    async def sync_async(self) -> SyncReport | None:
+        """Publish local changes and apply remote ones (no-op without a transport)."""
+        if self.syncer is None:
+            return None
+        async with self._lock():
+            return await self.syncer.sync_once()
 
     def close(self) -> None:
         self.index.close()

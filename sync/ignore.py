@@ -46,9 +46,11 @@ class IgnoreRules:
                 self.invalid_lines.append(line)
                 continue
             good.append(line)
-        self._spec: GitIgnoreSpec | None = GitIgnoreSpec.from_lines(good) if any(
-            ln.strip() and not ln.lstrip().startswith("#") for ln in good
-        ) else None
+        self._spec: GitIgnoreSpec | None = (
+            GitIgnoreSpec.from_lines(good)
+            if any(ln.strip() and not ln.lstrip().startswith("#") for ln in good)
+            else None
+        )
 
     @staticmethod
     def from_text(text: str) -> IgnoreRules:

@@ -103,6 +103,7 @@ MIGRATIONS: tuple[str, ...] = (
     );
     CREATE INDEX block_locations_hash ON block_locations(hash);
     CREATE INDEX block_locations_path ON block_locations(path);
+    ALTER TABLE files ADD COLUMN publish INTEGER NOT NULL DEFAULT 1;
     """,
 )
 
@@ -381,24 +382,29 @@ class Index:
             row = self._conn.execute("SELECT max(sequence) FROM files").fetchone()
         return row[0] or 0
 
-    def changes_since(self, sequence: int, limit: int = 1000) -> list[FileRecord]:
+    def changes_since(self, sequence: int, limit: int = 1000, publish_only: bool = False) -> list[FileRecord]:
+        """Records changed after local ``sequence``, in order. ``publish_only``: only this
+        device's own new versions (what it must tell other devices), not records it took over
+        from them."""
+        where = "sequence>?" + (" AND publish=1" if publish_only else "")
         with self._lock:
             rows = self._conn.execute(
-                f"SELECT {_FILE_COLUMNS} FROM files WHERE sequence>? ORDER BY sequence LIMIT ?",
+                f"SELECT {_FILE_COLUMNS} FROM files WHERE {where} ORDER BY sequence LIMIT ?",
                 (sequence, limit),
             ).fetchall()
         return [_row_to_record(r) for r in rows]
 
-    def put(self, record: FileRecord) -> None:
-        """Store ``record`` exactly as given (version and sequence included)."""
+    def put(self, record: FileRecord, publish: bool = True) -> None:
+        """Store ``record`` exactly as given (version and sequence included). ``publish``: it is a
+        version this device made and must announce; False for what it took over from others."""
         with self.transaction():
-            self._put(record)
+            self._put(record, publish)
 
-    def _put(self, r: FileRecord) -> None:
+    def _put(self, r: FileRecord, publish: bool = True) -> None:
         self._conn.execute(
             "INSERT OR REPLACE INTO files (path, type, size, mtime_ns, inode, mode, content_hash, blocks, "
-            "symlink_target, version, deleted, sequence, modified_by, changed_at_ns) "
-            "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+            "symlink_target, version, deleted, sequence, modified_by, changed_at_ns, publish) "
+            "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
             (
                 r.path,
                 r.type.value,
@@ -414,6 +420,7 @@ class Index:
                 r.sequence,
                 r.modified_by,
                 self._clock(),
+                int(publish),
             ),
         )
         self._locate_blocks(r)

@@ -50,7 +50,9 @@ def name_issues(name: str) -> list[NameIssue]:
         shown = " ".join(repr(c)[1:-1] for c in sorted(set(_INVALID_CHARS.findall(name))))
         issues.append(NameIssue(ErrorKind.INVALID_CHARACTER, f"characters not allowed on Windows: {shown}"))
     if name[-1:] in (".", " ") and name not in (".", ".."):
-        issues.append(NameIssue(ErrorKind.TRAILING_DOT_OR_SPACE, "Windows cannot hold a name ending in a dot or space"))
+        issues.append(
+            NameIssue(ErrorKind.TRAILING_DOT_OR_SPACE, "Windows cannot hold a name ending in a dot or space")
+        )
     # A name never has more UTF-16 units than UTF-8 bytes: the byte limit is the stricter one.
     if n_bytes > MAX_NAME_BYTES:
         issues.append(NameIssue(ErrorKind.NAME_TOO_LONG, f"name is longer than {MAX_NAME_BYTES} bytes"))

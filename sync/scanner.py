@@ -37,7 +37,7 @@ from sync.changes import Change, ChangeKind, ErrorKind, FileError
 from sync.config import MARKER_DIR, MARKER_FILE
 from sync.errors import CoveError, FolderError
 from sync.fs import OS_FS, FileSystem
-from sync.ignore import IGNORE_FILE, IgnoreRules, is_engine_name
+from sync.ignore import IGNORE_FILE, IgnoreRules
 from sync.names import find_collisions, name_issues
 from sync.records import FileRecord, FileType
 
@@ -167,9 +167,7 @@ def _os_error(path: str, e: OSError, what: str) -> FileError:
     return FileError(path, ErrorKind.IO_ERROR, f"cannot {what}: {e.strerror or e}")
 
 
-def walk(
-    root: str, rules: IgnoreRules, scope: Sequence[str] | None = None, fs: FileSystem = OS_FS
-) -> Walk:
+def walk(root: str, rules: IgnoreRules, scope: Sequence[str] | None = None, fs: FileSystem = OS_FS) -> Walk:
     """List ``root`` (or the subtrees ``scope``, relative paths whose ancestors are real
     directories; "" is the whole folder). Ignored and engine paths are skipped, directories are
     not entered when ignored, symlinks are entries and never followed."""
@@ -235,7 +233,9 @@ def _add_entry(out: Walk, path: str, st: os.stat_result, name: str | None = None
     mode = st.st_mode
     typ = FileType.FILE if stat_mod.S_ISREG(mode) else _entry_type(mode)
     if typ is None:
-        out.errors.append(FileError(path, ErrorKind.UNSUPPORTED_TYPE, "not a file, directory or symlink; skipped"))
+        out.errors.append(
+            FileError(path, ErrorKind.UNSUPPORTED_TYPE, "not a file, directory or symlink; skipped")
+        )
         out.protected.add(path)
         return None
     issues = name_issues(name)
@@ -294,7 +294,9 @@ def _same_observation(a: FileRecord, b: FileRecord) -> bool:
 
 
 def directory_record(entry: Entry) -> FileRecord:
-    return FileRecord(path=entry.path, type=FileType.DIRECTORY, mtime_ns=entry.mtime_ns, mode=entry.mode, inode=entry.inode)
+    return FileRecord(
+        path=entry.path, type=FileType.DIRECTORY, mtime_ns=entry.mtime_ns, mode=entry.mode, inode=entry.inode
+    )
 
 
 def under_any(path: str, roots: Collection[str]) -> bool:
@@ -447,19 +449,31 @@ def hash_entry(
                 try:
                     data = target.encode("utf-8")
                 except UnicodeEncodeError:
-                    return FileError(entry.path, ErrorKind.UNDECODABLE_NAME, "symlink target is not valid UTF-8")
+                    return FileError(
+                        entry.path, ErrorKind.UNDECODABLE_NAME, "symlink target is not valid UTF-8"
+                    )
                 hashed = chunker.hash_bytes(data)
                 record = FileRecord(
-                    path=entry.path, type=FileType.SYMLINK, size=entry.size, mtime_ns=entry.mtime_ns,
-                    mode=entry.mode, inode=entry.inode, content_hash=hashed.content_hash,
+                    path=entry.path,
+                    type=FileType.SYMLINK,
+                    size=entry.size,
+                    mtime_ns=entry.mtime_ns,
+                    mode=entry.mode,
+                    inode=entry.inode,
+                    content_hash=hashed.content_hash,
                     symlink_target=target,
                 )
             else:
                 with fs.open_read(full) as f:
                     hashed = hash_stream(f)
                 record = FileRecord(
-                    path=entry.path, type=FileType.FILE, size=hashed.size, mtime_ns=entry.mtime_ns,
-                    mode=entry.mode, inode=entry.inode, content_hash=hashed.content_hash,
+                    path=entry.path,
+                    type=FileType.FILE,
+                    size=hashed.size,
+                    mtime_ns=entry.mtime_ns,
+                    mode=entry.mode,
+                    inode=entry.inode,
+                    content_hash=hashed.content_hash,
                     blocks=hashed.blocks,
                 )
             st = fs.lstat(full)
@@ -503,7 +517,10 @@ class PathUnreadable(CoveError):
 
 
 def observe_path(
-    root: str | os.PathLike[str], rel: str, fs: FileSystem = OS_FS, hash_stream: HashStream = chunker.hash_stream
+    root: str | os.PathLike[str],
+    rel: str,
+    fs: FileSystem = OS_FS,
+    hash_stream: HashStream = chunker.hash_stream,
 ) -> FileRecord | None:
     """What the disk holds at one relative path now (hashed), or None if nothing is there.
     Raises :class:`PathUnreadable` when it cannot be read or keeps changing."""
@@ -643,7 +660,9 @@ class Scanner:
         del w
         # Paths now ignored keep their records: an ignore rule is not a delete.
         protected |= {
-            p for p in previous if p not in observed and rules.is_ignored(p, previous[p].type is FileType.DIRECTORY)
+            p
+            for p in previous
+            if p not in observed and rules.is_ignored(p, previous[p].type is FileType.DIRECTORY)
         }
         changes = diff(previous, observed, protected)
         errors += self._collisions(observed, scope, rules)
@@ -776,13 +795,18 @@ class Scanner:
                     names.append(path)
         out: list[FileError] = []
         for c in find_collisions(names):
-            what = "differ only in Unicode normalization" if c.kind is ErrorKind.NORMALIZATION_COLLISION else "differ only in case"
+            what = (
+                "differ only in Unicode normalization"
+                if c.kind is ErrorKind.NORMALIZATION_COLLISION
+                else "differ only in case"
+            )
             for p in c.paths:
                 if scope is None or under_any(p, roots):
                     others = tuple(o for o in c.paths if o != p)
                     out.append(
                         FileError(
-                            p, c.kind,
+                            p,
+                            c.kind,
                             f"{what} from {', '.join(others)}: a case-insensitive or normalizing "
                             "system can hold only one of them; both are kept here",
                             others,

@@ -100,11 +100,11 @@ class SqliteAccounts:
 
     def device_and_user(self, device_id: str) -> tuple[Device, User] | None:
         """The device and its account, read together for per-request auth checks."""
-        with self.db._lock:
-            drow = self.db.conn.execute("SELECT * FROM devices WHERE device_id=?", (device_id,)).fetchone()
+        with self.db.reading() as c:
+            drow = c.execute("SELECT * FROM devices WHERE device_id=?", (device_id,)).fetchone()
             if drow is None:
                 return None
-            urow = self.db.conn.execute("SELECT * FROM users WHERE username=?", (drow["username"],)).fetchone()
+            urow = c.execute("SELECT * FROM users WHERE username=?", (drow["username"],)).fetchone()
         return (_device(drow), _user(urow)) if urow else None
 
     def list_devices(self, username: str) -> list[Device]:

@@ -53,23 +53,39 @@ class SqliteBlocks:
 
     def add_block(self, folder: str, block_id: str, size: int, sha256: str, charged_to: str, now: float) -> bool:
         """Record a stored block; False (and only a touch) if the folder already had it."""
+        return self.add_blocks(folder, [(block_id, size, sha256)], charged_to, now)[0]
+
+    def add_blocks(self, folder: str, blocks: list[tuple[str, int, str]], charged_to: str, now: float) -> list[bool]:
+        """Record stored blocks ``(block_id, size, sha256)`` in one transaction: per block, True if
+        it is new to the folder, False if the folder had it (its grace period is renewed). All
+        or nothing: the new blocks together must fit the account's quota (507 otherwise)."""
         with self.db.transaction() as c:
-            row = c.execute(
-                "SELECT sha256 FROM blocks WHERE folder_id=? AND block_id=?", (folder, block_id)
-            ).fetchone()
-            if row is not None:
-                c.execute("UPDATE blocks SET touched_at=? WHERE folder_id=? AND block_id=?", (now, folder, block_id))
-                return False
-            user = c.execute("SELECT used, quota FROM users WHERE username=?", (charged_to,)).fetchone()
-            if user is None:
-                raise NotFound("no such user", code="user_not_found")
-            if user["used"] + size > user["quota"]:
-                raise InsufficientStorage("account quota exceeded", used=user["used"], quota=user["quota"])
-            c.execute("INSERT INTO blocks VALUES (?,?,?,?,?,0,?)", (folder, block_id, size, sha256, charged_to, now))
-            c.execute("UPDATE users SET used = used + ? WHERE username=?", (size, charged_to))
-            c.execute("UPDATE stats SET value = value + 1 WHERE name='blocks'")
-            c.execute("UPDATE stats SET value = value + ? WHERE name='block_bytes'", (size,))
-            return True
+            present: set[str] = set()
+            ids = [b[0] for b in blocks]
+            for i in range(0, len(ids), _CHUNK):
+                part = ids[i : i + _CHUNK]
+                rows = c.execute(
+                    f"SELECT block_id FROM blocks WHERE folder_id=? AND block_id IN ({','.join('?' * len(part))})",
+                    (folder, *part),
+                ).fetchall()
+                present.update(r[0] for r in rows)
+            new = [b for b in blocks if b[0] not in present]
+            if present:
+                c.executemany("UPDATE blocks SET touched_at=? WHERE folder_id=? AND block_id=?",
+                              [(now, folder, b) for b in present])
+            if new:
+                added = sum(b[1] for b in new)
+                user = c.execute("SELECT used, quota FROM users WHERE username=?", (charged_to,)).fetchone()
+                if user is None:
+                    raise NotFound("no such user", code="user_not_found")
+                if user["used"] + added > user["quota"]:
+                    raise InsufficientStorage("account quota exceeded", used=user["used"], quota=user["quota"])
+                c.executemany("INSERT INTO blocks VALUES (?,?,?,?,?,0,?)",
+                              [(folder, b, size, sha, charged_to, now) for b, size, sha in new])
+                c.execute("UPDATE users SET used = used + ? WHERE username=?", (added, charged_to))
+                c.execute("UPDATE stats SET value = value + ? WHERE name='blocks'", (len(new),))
+                c.execute("UPDATE stats SET value = value + ? WHERE name='block_bytes'", (added,))
+            return [b[0] not in present for b in blocks]
 
     def gc_candidates(self, unreferenced_before: float, limit: int) -> list[BlockInfo]:
         rows = self.db.query(

@@ -4,6 +4,12 @@ WAL mode, ``synchronous=FULL`` by default (a commit is on disk before it is ackn
 survives process crashes but not power loss), foreign keys on, and a busy timeout so the admin CLI
 can work on a live data directory. Transactions use ``BEGIN IMMEDIATE`` so a writer never upgrades
 a read lock mid-transaction.
+
+Reads can also run on *reader threads* (:meth:`Database.reader`, used by
+:meth:`relay.offload.Offload.read`): each such thread gets its own read-only connection, so reads
+(per-request authentication, block lookups, log pages) never queue behind the writer's commit and
+its fsync. WAL gives every reader the last committed state; a write attempted on a reader thread
+raises.
 """
 
 from __future__ import annotations
@@ -35,6 +41,9 @@ class Database:
         self.conn.row_factory = sqlite3.Row
         self._lock = threading.RLock()
         self._savepoints = itertools.count()
+        self._local = threading.local()
+        self._readers: list[sqlite3.Connection] = []
+        self._readers_lock = threading.Lock()
         self.conn.execute("PRAGMA journal_mode=WAL")
         self.conn.execute(f"PRAGMA synchronous={synchronous.upper()}")
         self.conn.execute("PRAGMA foreign_keys=ON")
@@ -52,8 +61,43 @@ class Database:
                 conn.execute(f"PRAGMA user_version={target}")
 
     @contextlib.contextmanager
+    def reader(self) -> Iterator[None]:
+        """Run the enclosed calls on this thread's own read-only connection (see module doc)."""
+        conn = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=10.0)
+            conn.row_factory = sqlite3.Row
+            conn.execute("PRAGMA query_only=ON")
+            conn.execute("PRAGMA busy_timeout=10000")
+            self._local.conn = conn
+            with self._readers_lock:
+                self._readers.append(conn)
+        self._local.active = True
+        try:
+            yield
+        finally:
+            self._local.active = False
+
+    @contextlib.contextmanager
+    def reading(self) -> Iterator[sqlite3.Connection]:
+        """A connection for several reads from one snapshot: the thread's reader connection inside
+        :meth:`reader`, else the writer connection under its lock."""
+        if getattr(self._local, "active", False):
+            conn = self._local.conn
+            conn.execute("BEGIN")
+            try:
+                yield conn
+            finally:
+                conn.execute("COMMIT")
+            return
+        with self._lock:
+            yield self.conn
+
+    @contextlib.contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
         """A transaction, or a savepoint when called inside :meth:`batch`."""
+        if getattr(self._local, "active", False):
+            raise RuntimeError("write attempted on a reader thread")
         with self._lock:
             if self.conn.in_transaction:
                 name = f"sp{next(self._savepoints)}"
@@ -90,14 +134,22 @@ class Database:
                 self.conn.execute("COMMIT")
 
     def query(self, sql: str, params: tuple = ()) -> list[sqlite3.Row]:
+        if getattr(self._local, "active", False):
+            return self._local.conn.execute(sql, params).fetchall()
         with self._lock:
             return self.conn.execute(sql, params).fetchall()
 
     def query_one(self, sql: str, params: tuple = ()) -> sqlite3.Row | None:
+        if getattr(self._local, "active", False):
+            return self._local.conn.execute(sql, params).fetchone()
         with self._lock:
             return self.conn.execute(sql, params).fetchone()
 
     def close(self) -> None:
+        with self._readers_lock:
+            for conn in self._readers:
+                conn.close()
+            self._readers.clear()
         with self._lock:
             self.conn.close()
 

@@ -7,13 +7,7 @@ import pytest
 from sync.ignore import TEMP_PATTERN, TEMP_PREFIX, IgnoreRules, is_engine_name
 
 RULES = IgnoreRules.from_text(
-    "# comment\n"
-    "*.log\n"
-    "!keep.log\n"
-    "build/\n"
-    "/top-only.txt\n"
-    "docs/**/*.tmp\n"
-    "node_modules\n"
+    "# comment\n*.log\n!keep.log\nbuild/\n/top-only.txt\ndocs/**/*.tmp\nnode_modules\n"
 )
 
 

@@ -131,10 +131,26 @@ def test_block_list_round_trip():
 @pytest.mark.parametrize(
     ("a", "b", "same"),
     [
-        (dict(type=FileType.FILE, size=1, content_hash=b"h"), dict(type=FileType.FILE, size=1, content_hash=b"h", mtime_ns=9), True),
-        (dict(type=FileType.FILE, size=1, content_hash=b"h"), dict(type=FileType.FILE, size=1, content_hash=b"x"), False),
-        (dict(type=FileType.FILE, size=1, content_hash=b"h"), dict(type=FileType.SYMLINK, symlink_target="h"), False),
-        (dict(type=FileType.SYMLINK, symlink_target="t"), dict(type=FileType.SYMLINK, symlink_target="t"), True),
+        (
+            dict(type=FileType.FILE, size=1, content_hash=b"h"),
+            dict(type=FileType.FILE, size=1, content_hash=b"h", mtime_ns=9),
+            True,
+        ),
+        (
+            dict(type=FileType.FILE, size=1, content_hash=b"h"),
+            dict(type=FileType.FILE, size=1, content_hash=b"x"),
+            False,
+        ),
+        (
+            dict(type=FileType.FILE, size=1, content_hash=b"h"),
+            dict(type=FileType.SYMLINK, symlink_target="h"),
+            False,
+        ),
+        (
+            dict(type=FileType.SYMLINK, symlink_target="t"),
+            dict(type=FileType.SYMLINK, symlink_target="t"),
+            True,
+        ),
         (dict(type=FileType.DIRECTORY), dict(type=FileType.DIRECTORY, mode=0o700), True),
         (dict(type=FileType.FILE, deleted=True), dict(type=FileType.FILE), False),
     ],

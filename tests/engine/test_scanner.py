@@ -178,9 +178,7 @@ def test_initial_scan_records_files_dirs_and_links(root, scanner, store):
     os.symlink("a.txt", root / "link")
     result = scanner.scan()
     assert result.committed and not result.errors
-    assert bag(kinds(result)) == bag(
-        [(K.ADDED, p) for p in ["a.txt", "sub", "sub/b.bin", "empty", "link"]]
-    )
+    assert bag(kinds(result)) == bag([(K.ADDED, p) for p in ["a.txt", "sub", "sub/b.bin", "empty", "link"]])
     a = store.by_path["a.txt"]
     assert a.type is FileType.FILE and a.size == 5
     assert a.content_hash == chunker.hash_bytes(b"hello").content_hash
@@ -628,7 +626,9 @@ def test_ten_thousand_files_rescan_hashes_only_what_changed(root, store, hasher)
     hasher.calls = 0
     result = scanner.scan()
     assert hasher.calls == 4
-    assert bag(kinds(result)) == bag([(K.MODIFIED, p) for p in touched] + [(K.METADATA, "dir042/file042.txt")])
+    assert bag(kinds(result)) == bag(
+        [(K.MODIFIED, p) for p in touched] + [(K.METADATA, "dir042/file042.txt")]
+    )
 
 
 def test_targeted_scan_does_not_load_the_whole_index(root, scanner, store, monkeypatch):

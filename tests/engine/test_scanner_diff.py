@@ -43,8 +43,20 @@ CASES = [
     ("file to link", [f("a")], [link("a", "t")], [], [(K.TYPE_CHANGED, "a", None)]),
     ("link retarget", [link("a", "t")], [link("a", "u")], [], [(K.MODIFIED, "a", None)]),
     ("move by content", [f("a")], [f("b")], [], [(K.MOVED, "b", "a")]),
-    ("move changed content is delete+add", [f("a")], [f("b", h=b"h2")], [], [(K.ADDED, "b", None), (K.DELETED, "a", None)]),
-    ("same hash other size is no move", [f("a", size=1)], [f("b", size=2)], [], [(K.ADDED, "b", None), (K.DELETED, "a", None)]),
+    (
+        "move changed content is delete+add",
+        [f("a")],
+        [f("b", h=b"h2")],
+        [],
+        [(K.ADDED, "b", None), (K.DELETED, "a", None)],
+    ),
+    (
+        "same hash other size is no move",
+        [f("a", size=1)],
+        [f("b", size=2)],
+        [],
+        [(K.ADDED, "b", None), (K.DELETED, "a", None)],
+    ),
     ("copy is an add", [f("a")], [f("a"), f("b")], [], [(K.ADDED, "b", None)]),
     ("link move", [link("a", "t")], [link("b", "t")], [], [(K.MOVED, "b", "a")]),
     ("dir move by inode", [d("x", inode=7)], [d("y", inode=7)], [], [(K.MOVED, "y", "x")]),
@@ -72,8 +84,20 @@ CASES = [
     ),
     (
         "directory rename is a dir move and file moves",
-        [d("old", inode=5), f("old/a", h=b"1"), f("old/b", h=b"2"), d("old/s", inode=6), f("old/s/c", h=b"3")],
-        [d("new", inode=5), f("new/a", h=b"1"), f("new/b", h=b"2"), d("new/s", inode=6), f("new/s/c", h=b"3")],
+        [
+            d("old", inode=5),
+            f("old/a", h=b"1"),
+            f("old/b", h=b"2"),
+            d("old/s", inode=6),
+            f("old/s/c", h=b"3"),
+        ],
+        [
+            d("new", inode=5),
+            f("new/a", h=b"1"),
+            f("new/b", h=b"2"),
+            d("new/s", inode=6),
+            f("new/s/c", h=b"3"),
+        ],
         [],
         [
             (K.MOVED, "new", "old"),
@@ -88,7 +112,13 @@ CASES = [
         [d("a"), f("a/x"), d("a/b"), f("a/b/y", h=b"2"), f("z", h=b"3")],
         [f("z", h=b"4")],
         [],
-        [(K.MODIFIED, "z", None), (K.DELETED, "a/x", None), (K.DELETED, "a/b/y", None), (K.DELETED, "a/b", None), (K.DELETED, "a", None)],
+        [
+            (K.MODIFIED, "z", None),
+            (K.DELETED, "a/x", None),
+            (K.DELETED, "a/b/y", None),
+            (K.DELETED, "a/b", None),
+            (K.DELETED, "a", None),
+        ],
     ),
     ("protected path keeps its record", [f("a")], [], ["a"], []),
     ("protected subtree keeps records", [d("p"), f("p/a"), f("p/q/b")], [d("p")], ["p"], []),
@@ -97,7 +127,9 @@ CASES = [
 ]
 
 
-@pytest.mark.parametrize(("name", "previous", "observed", "protected", "expected"), CASES, ids=[c[0] for c in CASES])
+@pytest.mark.parametrize(
+    ("name", "previous", "observed", "protected", "expected"), CASES, ids=[c[0] for c in CASES]
+)
 def test_diff_table(name, previous, observed, protected, expected):
     prev = {r.path: r for r in previous}
     obs = {r.path: r for r in observed}
@@ -153,7 +185,10 @@ def test_needs_confirmation_table(deletes, indexed, expected):
 
 
 def test_moves_are_not_deletes():
-    moves = diff({f"p{i}": f(f"p{i}", h=bytes([i])) for i in range(30)}, {f"q{i}": f(f"q{i}", h=bytes([i])) for i in range(30)})
+    moves = diff(
+        {f"p{i}": f(f"p{i}", h=bytes([i])) for i in range(30)},
+        {f"q{i}": f(f"q{i}", h=bytes([i])) for i in range(30)},
+    )
     assert all(c.kind is K.MOVED for c in moves)
     assert not needs_confirmation(moves, 30)
 

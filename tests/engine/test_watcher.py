@@ -182,7 +182,9 @@ async def test_a_move_dirties_both_ends(root, watched):
     await rec.until(lambda: "a" in rec.seen)
     (root / "sub").mkdir()
     os.rename(root / "a", root / "sub" / "b")
-    await rec.until(lambda: {"a", "sub/b"} <= set().union(*rec.batches[1:]) if len(rec.batches) > 1 else False)
+    await rec.until(
+        lambda: {"a", "sub/b"} <= set().union(*rec.batches[1:]) if len(rec.batches) > 1 else False
+    )
 
 
 async def test_writes_are_batched(root, watched):

@@ -1,0 +1,39 @@
+"""Icons from ``resources/icons`` (through :func:`resources.path`, so the bundle finds them too),
+loaded once and cached."""
+
+from __future__ import annotations
+
+import datetime as dt
+from functools import cache
+
+from PySide6.QtGui import QIcon
+
+import resources
+
+
+@cache
+def icon(name: str) -> QIcon:
+    """``icon("cove")`` → resources/icons/cove.svg."""
+    return QIcon(str(resources.path(f"icons/{name}.svg")))
+
+
+def human_size(n: int) -> str:
+    size = float(n)
+    for unit in ("B", "KB", "MB", "GB", "TB"):
+        if size < 1000 or unit == "TB":
+            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1000
+    return f"{n} B"
+
+
+def when(ns: int | None, now_ns: int | None = None) -> str:
+    """A time for people: "14:03" today, "Mon 14:03" this week, else the date."""
+    if not ns:
+        return "never"
+    t = dt.datetime.fromtimestamp(ns / 1e9)
+    now = dt.datetime.fromtimestamp(now_ns / 1e9) if now_ns else dt.datetime.now()
+    if t.date() == now.date():
+        return t.strftime("%H:%M")
+    if abs((now - t).days) < 7:
+        return t.strftime("%a %H:%M")
+    return t.strftime("%Y-%m-%d %H:%M")

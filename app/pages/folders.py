@@ -1,0 +1,101 @@
+"""Folders: each synced folder with its state, size and last sync; add, open, pause."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QFileDialog,
+    QHBoxLayout,
+    QHeaderView,
+    QMessageBox,
+    QPushButton,
+    QStackedWidget,
+    QTableView,
+    QVBoxLayout,
+    QWidget,
+)
+
+from app.context import Context
+from app.engine_host import AppState
+from app.models import OBJECT, FolderColumn, FoldersModel
+from app.pages import table, empty_note, heading
+
+
+class FoldersPage(QWidget):
+    open_files = Signal(str)  # folder id
+
+    def __init__(self, ctx: Context, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.ctx = ctx
+        self.model = FoldersModel(self)
+        self.view = table()
+        self.view.setModel(self.model)
+        self.view.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.view.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+        self.view.verticalHeader().hide()
+        self.view.setShowGrid(False)
+        self.view.setAlternatingRowColors(True)
+        self.view.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        self.view.horizontalHeader().setStretchLastSection(True)
+        self.view.doubleClicked.connect(lambda idx: self.open_files.emit(self.model.object(idx.row()).id))
+
+        self.empty = empty_note("No folders yet. Add a folder and everything in it stays identical on "
+                                "all your devices.")
+        self.stack = QStackedWidget()
+        self.stack.addWidget(self.view)
+        self.stack.addWidget(self.empty)
+
+        self.add_button = QPushButton("Add folder…")
+        self.add_button.clicked.connect(self._choose_folder)
+        self.open_button = QPushButton("Open in file manager")
+        self.open_button.clicked.connect(self._open_selected)
+        self.pause_button = QPushButton("Pause syncing")
+        self.pause_button.clicked.connect(ctx.host.toggle_pause)
+        buttons = QHBoxLayout()
+        for b in (self.add_button, self.open_button, self.pause_button):
+            buttons.addWidget(b)
+        buttons.addStretch()
+
+        layout = QVBoxLayout(self)
+        layout.addWidget(heading("Folders", "What this device keeps in sync."))
+        layout.addWidget(self.stack, 1)
+        layout.addLayout(buttons)
+
+        ctx.host.folders_changed.connect(self.set_infos)
+        ctx.host.state_changed.connect(self._state)
+        self.set_infos(ctx.host.infos)
+
+    def set_infos(self, infos: list) -> None:
+        selected = self.selected_id()
+        self.model.set_rows(infos)
+        self.stack.setCurrentWidget(self.view if infos else self.empty)
+        for row, info in enumerate(infos):
+            if info.id == selected:
+                self.view.selectRow(row)
+        self.view.resizeColumnToContents(FolderColumn.NAME)
+
+    def _state(self, state: AppState) -> None:
+        self.pause_button.setText("Resume syncing" if state is AppState.PAUSED else "Pause syncing")
+
+    def selected_id(self) -> str | None:
+        rows = self.view.selectionModel().selectedRows()
+        if rows:
+            return self.model.data(rows[0], OBJECT).id
+        return self.model.rows[0].id if self.model.rows else None
+
+    def _open_selected(self) -> None:
+        fid = self.selected_id()
+        if fid:
+            self.ctx.open_path(self.ctx.folder(fid).path)
+
+    def _choose_folder(self) -> None:
+        path = QFileDialog.getExistingDirectory(self, "Choose a folder to sync", str(Path.home()))
+        if path:
+            self.add_folder(Path(path))
+
+    def add_folder(self, path: Path) -> None:
+        self.ctx.host.add_folder(
+            path, on_error=lambda m: QMessageBox.warning(self, "Cannot add this folder", m))

@@ -1,0 +1,775 @@
+"""The sync planner: pure decisions on what a folder must become, given what other devices published.
+
+Two layers, both free of I/O and of clocks (``now_ns`` comes in as an argument):
+
+* :func:`resolve` decides the state of ONE path from the local record and the latest record of each
+  remote origin (``docs/relay-sync-design.md``, "Model"). Candidates are the maximal records under
+  version-vector order; the winner among concurrent candidates is the first by
+  ``(live, directory, mtime_ns, short origin ID)``; the stored version is the merge of all
+  candidates, so every device that holds the same records ends with the same (content, version).
+* :func:`plan` runs :func:`resolve` for every path with remote records, fixes what one path alone
+  cannot see (a directory that still holds live entries survives a delete or a type change), and
+  turns the difference between the index and the outcome into an ordered list of :class:`Action`
+  for the executor: conflict copies first, directories parents-first, moves instead of
+  delete-plus-download, deletes children-first.
+
+Rules this module adds to the design doc (each one keeps all devices converging):
+
+* A local record that the remote records already cover (``local.version <= merge(remotes)``) is
+  not a candidate: it was derived from records that are either still among the remotes or were
+  superseded by their own origin, so keeping it would let a stale merge outrank its origin's newer
+  version (and a file its origin deleted come back).
+* Concurrent directory vs. file/symlink: the directory wins (its children could not exist
+  otherwise); the file's device keeps its file as a conflict copy.
+* Same bytes (or link text) with a different mode is not a conflict: the winner's mode is taken.
+* A live version beating concurrent deletes is reported (``ConflictKind.EDIT_DELETE``) but makes no
+  conflict copy: nothing would be lost.
+* Of several losing candidates with identical content, only the top-ranked one's device makes the
+  copy, so one losing version is kept once.
+"""
+
+from __future__ import annotations
+
+import enum
+import hashlib
+import heapq
+import itertools
+import json
+import re
+from collections import defaultdict
+from collections.abc import Collection, Mapping, Sequence
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+
+from sync.records import Block, FileRecord, FileType, Ordering, RemoteRecord, VersionVector, compare
+from sync.wire.ids import short_id
+
+CONFLICT_FORMAT_VERSION = 1
+MAX_NAME_BYTES = 255  # ext4, APFS, btrfs; the same limit sync.names reports on
+
+
+# --- resolve: one path ---------------------------------------------------------------------------
+
+
+class DiskChange(enum.Enum):
+    """What must happen on disk at the path for the local state to become the resolved one."""
+
+    NONE = "none"
+    MODE = "mode"  # same bytes, other permission bits
+    CONTENT = "content"  # create, replace (content or type) or delete
+
+
+class ConflictKind(enum.Enum):
+    NONE = "none"  # one candidate, or concurrent candidates with the same content: versions merge
+    EDIT_DELETE = "edit_delete"  # a live version beat concurrent deletes; nothing to keep aside
+    CONTENT = "content"  # live versions differ: each losing version's device keeps a copy
+
+
+@dataclass(frozen=True)
+class Resolution:
+    """The outcome for one path.
+
+    ``target`` is the record to store: the winner's content and metadata with the merged version,
+    ``sequence`` 0 (the index assigns it) and ``modified_by`` the winner's short origin ID.
+    ``winner`` is the remote record whose content won (its blocks are what to fetch), None when the
+    local record won. ``local_lost`` means this device must move its local file aside as a
+    conflict copy before the winner replaces it.
+    """
+
+    target: FileRecord
+    winner: RemoteRecord | None
+    disk: DiskChange
+    index_changes: bool
+    conflict: ConflictKind
+    local_lost: bool
+
+    @property
+    def changes_disk(self) -> bool:
+        return self.disk is not DiskChange.NONE
+
+
+@dataclass(frozen=True)
+class _Candidate:
+    origin: str  # short ID used for tie-breaks
+    full_origin: str  # last resort tie-break between two records of one short ID
+    record: FileRecord
+    remote: RemoteRecord | None  # None: the local record
+
+    def rank(self) -> tuple:
+        r = self.record
+        return (
+            not r.deleted,  # an edit beats a delete
+            r.type is FileType.DIRECTORY and not r.deleted,  # a directory beats a file or link
+            r.mtime_ns,
+            self.origin,
+            self.full_origin,
+            _content_key(r),  # only two corrupt records could get here: stay deterministic anyway
+        )
+
+
+def _content_key(r: FileRecord) -> tuple:
+    """What "same content" means between candidates: equal keys merge without a conflict."""
+    if r.deleted:
+        return ("deleted",)
+    if r.type is FileType.DIRECTORY:
+        return ("dir",)
+    if r.type is FileType.SYMLINK:
+        return ("symlink", r.symlink_target or "")
+    return ("file", r.size, r.content_hash or b"")
+
+
+def _merge_all(versions: Sequence[VersionVector]) -> VersionVector:
+    out = VersionVector()
+    for v in versions:
+        out = out.merge(v)
+    return out
+
+
+def _index_form(r: FileRecord) -> FileRecord:
+    """A record without the fields that are the index's own business (sequence, stat cache)."""
+    return replace(r, sequence=0, inode=0)
+
+
+def resolve(local: FileRecord | None, remotes: Sequence[RemoteRecord], device: str) -> Resolution:
+    """Decide the state of one path from the local record and the remote records.
+
+    ``device`` is this device's ID (full or short). The local record's origin for tie-breaks is its
+    ``modified_by`` (the device whose content it holds), or this device when that is empty.
+    For exact convergence, pass this device's own latest published record among ``remotes`` too
+    (it is treated like any other): a local record derived from others' records is then
+    recognised as covered and left out (see the module docstring).
+    Raises ValueError when there is no record at all.
+    """
+    me = short_id(device)
+    pool = [_Candidate(short_id(r.origin), r.origin, r.record, r) for r in remotes]
+    local_cand: _Candidate | None = None
+    if local is not None:
+        origin = local.modified_by or me
+        covered = bool(pool) and compare(
+            local.version, _merge_all([c.record.version for c in pool])
+        ) in (Ordering.OLDER, Ordering.EQUAL)
+        if not covered:
+            local_cand = _Candidate(origin, device if origin == me else origin, local, None)
+            pool.append(local_cand)
+    if not pool:
+        raise ValueError("resolve needs a local record or at least one remote record")
+
+    maximal = [
+        c
+        for c in pool
+        if not any(compare(d.record.version, c.record.version) is Ordering.NEWER for d in pool)
+    ]
+    by_version: dict[VersionVector, list[_Candidate]] = defaultdict(list)
+    for c in maximal:
+        by_version[c.record.version].append(c)
+    candidates = [
+        local_cand if local_cand in same else max(same, key=_Candidate.rank)
+        for same in by_version.values()
+    ]
+    winner = max(candidates, key=_Candidate.rank)
+    merged = _merge_all([c.record.version for c in candidates])
+
+    w = winner.record
+    local_live = local is not None and not local.deleted
+    keep_inode = local is not None and local_live and not w.deleted and local.same_content(w)
+    target = replace(
+        w,
+        version=merged,
+        sequence=0,
+        modified_by=winner.origin,
+        inode=local.inode if keep_inode and local is not None else 0,
+    )
+
+    if local is None or local.deleted:
+        disk = DiskChange.NONE if target.deleted else DiskChange.CONTENT
+    elif target.deleted or not local.same_content(target):
+        disk = DiskChange.CONTENT
+    elif target.type is FileType.FILE and local.mode != target.mode:
+        disk = DiskChange.MODE
+    else:
+        disk = DiskChange.NONE
+
+    win_key = _content_key(w)
+    losers = [c for c in candidates if _content_key(c.record) != win_key]
+    if not losers:
+        kind = ConflictKind.NONE
+    elif all(c.record.deleted for c in losers):
+        kind = ConflictKind.EDIT_DELETE
+    else:
+        kind = ConflictKind.CONTENT
+
+    local_lost = False
+    if local_cand is not None and local_live and local_cand in losers:
+        mine = _content_key(local_cand.record)
+        top = max((c for c in candidates if _content_key(c.record) == mine), key=_Candidate.rank)
+        local_lost = top is local_cand
+
+    return Resolution(
+        target=target,
+        winner=winner.remote,
+        disk=disk,
+        index_changes=local is None or _index_form(local) != _index_form(target),
+        conflict=kind,
+        local_lost=local_lost,
+    )
+
+
+# --- conflict records ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ConflictSide:
+    """One version in a conflict: the record as its device published it, and that device's ID."""
+
+    origin: str
+    record: FileRecord
+
+
+@dataclass(frozen=True)
+class ConflictRecord:
+    """A conflict this device published: its losing local version went to ``copy_path``.
+
+    ``id`` depends only on the path and both versions (:func:`conflict_id`), so every device names
+    the same conflict the same way. ``ancestor`` is the last version both sides descend from, when
+    the index still had it.
+    """
+
+    id: str
+    path: str
+    copy_path: str
+    winner: ConflictSide
+    loser: ConflictSide
+    ancestor: FileRecord | None
+    created_at_ns: int
+    created_by: str
+
+    def to_dict(self) -> dict[str, object]:
+        """A JSON-able form (``v`` is the format version)."""
+        return {
+            "v": CONFLICT_FORMAT_VERSION,
+            "id": self.id,
+            "path": self.path,
+            "copy_path": self.copy_path,
+            "winner": {"origin": self.winner.origin, "record": record_to_dict(self.winner.record)},
+            "loser": {"origin": self.loser.origin, "record": record_to_dict(self.loser.record)},
+            "ancestor": None if self.ancestor is None else record_to_dict(self.ancestor),
+            "created_at_ns": self.created_at_ns,
+            "created_by": self.created_by,
+        }
+
+    @staticmethod
+    def from_dict(data: Mapping[str, object]) -> ConflictRecord:
+        """Inverse of :meth:`to_dict`. Raises ValueError on a malformed or newer-format dict."""
+        if not isinstance(data, Mapping):
+            raise ValueError("a conflict record must be a JSON object")
+        v = data.get("v")
+        if not isinstance(v, int) or isinstance(v, bool):
+            raise ValueError("conflict record has no format version")
+        if v > CONFLICT_FORMAT_VERSION:
+            raise ValueError(
+                f"conflict record format {v} is newer than this version of Cove understands "
+                f"({CONFLICT_FORMAT_VERSION}); update Cove"
+            )
+        if v < 1:
+            raise ValueError(f"unknown conflict record format {v}")
+        try:
+            anc = data["ancestor"]
+            return ConflictRecord(
+                id=_str(data["id"]),
+                path=_str(data["path"]),
+                copy_path=_str(data["copy_path"]),
+                winner=_side(data["winner"]),
+                loser=_side(data["loser"]),
+                ancestor=None if anc is None else record_from_dict(anc),  # type: ignore[arg-type]
+                created_at_ns=_int(data["created_at_ns"]),
+                created_by=_str(data["created_by"]),
+            )
+        except KeyError as e:
+            raise ValueError(f"conflict record lacks {e.args[0]!r}") from None
+
+
+def conflict_id(path: str, winner: VersionVector, loser: VersionVector) -> str:
+    """Deterministic ID of a conflict: the same on every device that computes it."""
+    text = json.dumps([path, winner.as_dict(), loser.as_dict()], sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:32]
+
+
+def record_to_dict(r: FileRecord) -> dict[str, object]:
+    """JSON-able form of a record as other devices see it (no inode, no local sequence)."""
+    return {
+        "path": r.path,
+        "type": r.type.value,
+        "size": r.size,
+        "mtime_ns": r.mtime_ns,
+        "mode": r.mode,
+        "hash": None if r.content_hash is None else r.content_hash.hex(),
+        "blocks": [[b.hash.hex(), b.size] for b in r.blocks],
+        "target": r.symlink_target,
+        "version": r.version.as_dict(),
+        "deleted": r.deleted,
+        "by": r.modified_by,
+    }
+
+
+def record_from_dict(d: Mapping[str, object]) -> FileRecord:
+    """Inverse of :func:`record_to_dict`; ValueError on anything malformed."""
+    if not isinstance(d, Mapping):
+        raise ValueError("a file record must be a JSON object")
+    try:
+        h = d["hash"]
+        blocks = d["blocks"]
+        target = d["target"]
+        version = d["version"]
+        deleted = d["deleted"]
+        if not isinstance(blocks, list) or not isinstance(version, dict) or not isinstance(deleted, bool):
+            raise ValueError("malformed file record")
+        if target is not None and not isinstance(target, str):
+            raise ValueError("malformed symlink target")
+        return FileRecord(
+            path=_str(d["path"]),
+            type=FileType(d["type"]),
+            size=_int(d["size"]),
+            mtime_ns=_int(d["mtime_ns"]),
+            mode=_int(d["mode"]),
+            content_hash=None if h is None else bytes.fromhex(_str(h)),
+            blocks=tuple(_block(b) for b in blocks),
+            symlink_target=target,
+            version=VersionVector.from_json(json.dumps(version)),
+            deleted=deleted,
+            modified_by=_str(d["by"]),
+        )
+    except KeyError as e:
+        raise ValueError(f"file record lacks {e.args[0]!r}") from None
+
+
+def _block(b: object) -> Block:
+    if not isinstance(b, list) or len(b) != 2:
+        raise ValueError("malformed block")
+    return Block(hash=bytes.fromhex(_str(b[0])), size=_int(b[1]))
+
+
+def _side(d: object) -> ConflictSide:
+    if not isinstance(d, Mapping):
+        raise ValueError("malformed conflict side")
+    return ConflictSide(origin=_str(d["origin"]), record=record_from_dict(d["record"]))
+
+
+def _str(x: object) -> str:
+    if not isinstance(x, str):
+        raise ValueError(f"expected a string, got {type(x).__name__}")
+    return x
+
+
+def _int(x: object) -> int:
+    if not isinstance(x, int) or isinstance(x, bool):
+        raise ValueError(f"expected an integer, got {type(x).__name__}")
+    return x
+
+
+# --- conflict names ------------------------------------------------------------------------------
+
+_BAD_CHARS = re.compile(r'[\x00-\x1f\x7f/\\<>:"|?*]')
+_MAX_DEVICE_CHARS = 40
+_MAX_EXT_CHARS = 16
+
+
+def _clean_device_name(name: str) -> str:
+    cleaned = _BAD_CHARS.sub("_", " ".join(name.split())).strip(" .")
+    cleaned = cleaned[:_MAX_DEVICE_CHARS].rstrip(" .")
+    return cleaned or "unknown device"
+
+
+def _split_extension(name: str) -> tuple[str, str]:
+    """``report.docx`` → (``report``, ``.docx``); dot-files, ``name.`` and long or spaced
+    "extensions" (``notes.final draft``) have none."""
+    i = name.rfind(".")
+    if i <= 0 or i == len(name) - 1:
+        return name, ""
+    ext = name[i:]
+    if len(ext) - 1 > _MAX_EXT_CHARS or any(c.isspace() for c in ext):
+        return name, ""
+    return name[:i], ext
+
+
+def _fit(stem: str, tail: str) -> str:
+    """``stem + tail`` cut at the end of the stem to at most 255 UTF-8 bytes."""
+    budget = MAX_NAME_BYTES - len(tail.encode("utf-8"))
+    while len(stem.encode("utf-8")) > budget:
+        stem = stem[:-1]
+    return stem.rstrip(" ") + tail if stem.strip(" ") else "conflict" + tail
+
+
+def conflict_name(path: str, device_name: str, when_ns: int, taken: Collection[str] = ()) -> str:
+    """The path of the conflict copy of ``path`` kept for device ``device_name``.
+
+    ``docs/report.docx`` → ``docs/report (conflict from laptop 2026-11-22 1530).docx``: the suffix
+    goes before the last extension (none for ``.bashrc`` or ``Makefile``); the time is **UTC**, so
+    every device writes the same stamp for the same instant. The device name is sanitised (no
+    ``/``, ``\\``, control or Windows-reserved characters; at most 40 characters). When the result
+    is in ``taken``, `` 2``, `` 3``... follow the parenthesis. The file name stays within 255 UTF-8
+    bytes: the original stem is shortened when needed.
+    """
+    parent, _, name = path.rpartition("/")
+    stem, ext = _split_extension(name)
+    stamp = datetime.fromtimestamp(when_ns // 1_000_000_000, tz=UTC).strftime("%Y-%m-%d %H%M")
+    label = f" (conflict from {_clean_device_name(device_name)} {stamp})"
+    for n in itertools.count(1):
+        tail = label + (f" {n}" if n > 1 else "") + ext
+        candidate = _fit(stem, tail)
+        full = f"{parent}/{candidate}" if parent else candidate
+        if full not in taken:
+            return full
+    raise AssertionError("unreachable")
+
+
+# --- plan: the whole folder ----------------------------------------------------------------------
+
+
+class ActionKind(enum.Enum):
+    CONFLICT_COPY = "conflict_copy"  # rename the losing local file to conflict.copy_path
+    MKDIR = "mkdir"
+    MOVE = "move"  # rename old_path → path: the content is already here
+    DOWNLOAD = "download"  # fetch the blocks of ``source`` into a temp file, then rename into place
+    SYMLINK = "symlink"  # create or replace a symlink
+    DELETE = "delete"  # a file, symlink or (empty by then) directory
+    SET_MODE = "set_mode"  # same content, other permission bits
+    RECORD_ONLY = "record_only"  # only the index changes
+
+
+@dataclass(frozen=True)
+class Action:
+    """One step for the executor; store ``record`` at ``path`` in the index when it is done.
+
+    * CONFLICT_COPY: ``record`` is the local (losing) record at ``path``; the executor renames the
+      file to ``conflict.copy_path`` and indexes it there as a new local file (to publish), and
+      publishes ``conflict``.
+    * MOVE: ``old_record`` (a tombstone, or None in a type change) goes to ``old_path``;
+      ``source`` is the remote record to download from if the local file no longer matches.
+    * DELETE: ``record`` is the tombstone to store, or None for the first half of a type change
+      (a later create at the same path stores the record).
+    * ``publish``: ``record`` is a new version of this device (the planner bumped it: a directory
+      kept alive by entries that are still in it); append it to this device's log.
+    """
+
+    kind: ActionKind
+    path: str
+    record: FileRecord | None
+    old_path: str | None = None
+    old_record: FileRecord | None = None
+    source: RemoteRecord | None = None
+    conflict: ConflictRecord | None = None
+    publish: bool = False
+
+    def __str__(self) -> str:
+        if self.kind is ActionKind.MOVE:
+            return f"move {self.old_path} -> {self.path}"
+        if self.kind is ActionKind.CONFLICT_COPY and self.conflict is not None:
+            return f"conflict_copy {self.path} -> {self.conflict.copy_path}"
+        return f"{self.kind.value} {self.path}"
+
+
+@dataclass(frozen=True)
+class Plan:
+    """Actions in the order the executor must apply them."""
+
+    actions: tuple[Action, ...] = ()
+
+    @property
+    def conflicts(self) -> tuple[ConflictRecord, ...]:
+        return tuple(a.conflict for a in self.actions if a.conflict is not None)
+
+    @property
+    def downloads_bytes(self) -> int:
+        """Bytes of content to fetch (moves and conflict copies transfer nothing)."""
+        return sum(a.record.size for a in self.actions if a.kind is ActionKind.DOWNLOAD and a.record)
+
+    def __bool__(self) -> bool:
+        return bool(self.actions)
+
+
+def _ancestors(path: str) -> list[str]:
+    parts = path.split("/")
+    return ["/".join(parts[:i]) for i in range(1, len(parts))]
+
+
+def _bump_over(base: VersionVector, me: str, others: Sequence[VersionVector]) -> VersionVector:
+    """``base`` plus a counter of ``me`` above every counter in ``base`` and ``others``: a version
+    that dominates ``base`` and that none of ``others`` dominates."""
+    top = max((n for v in (base, *others) for _, n in v.counters), default=0)
+    d = base.as_dict()
+    d[me] = top + 1
+    return VersionVector.of(d)
+
+
+def _is_live(r: FileRecord | None) -> bool:
+    return r is not None and not r.deleted
+
+
+def plan(
+    local: Mapping[str, FileRecord],
+    remote: Mapping[str, Sequence[RemoteRecord]],
+    *,
+    device: str,
+    device_names: Mapping[str, str],
+    now_ns: int,
+    ancestors: Mapping[str, FileRecord] | None = None,
+) -> Plan:
+    """What to do so that the folder reflects the remote records (see module docstring).
+
+    ``local`` is the index (path → record, tombstones included); ``remote`` the latest record of
+    each origin per path; ``device_names`` maps device IDs (full or short) to display names for
+    conflict copies; ``ancestors`` optional older records per path (for conflict records).
+
+    Directories: a path that keeps a live entry under it after this plan (a local file the remote
+    side never saw, a download, a conflict copy) must be a directory. When the resolved state says
+    otherwise (a remote delete of the directory, or a file/symlink replacing it) the directory
+    stays, with a new version of this device to publish: for a delete its version is
+    ``merge(local, tombstone)`` plus a bump of this device, which dominates the tombstone; against a
+    live file or symlink it is the local version plus a bump, *concurrent* with the file's, so the
+    file's own device sees a directory-vs-file conflict and keeps its file as a conflict copy
+    instead of losing it. A live local file or symlink in the way becomes a conflict copy here.
+    """
+    me = short_id(device)
+    ancestors = ancestors or {}
+    resolutions = {p: resolve(local.get(p), rs, device) for p, rs in remote.items() if rs}
+    final: dict[str, FileRecord] = dict(local)
+    final.update((p, r.target) for p, r in resolutions.items())
+
+    my_name = device_names.get(device) or device_names.get(me) or me
+    taken: set[str] = {p for p, r in local.items() if not r.deleted}
+    taken.update(p for p, r in final.items() if not r.deleted)
+    copies: dict[str, ConflictRecord] = {}
+
+    def keep_aside(path: str, loser: FileRecord, winner: ConflictSide) -> None:
+        copy_path = conflict_name(path, my_name, now_ns, taken)
+        taken.add(copy_path)
+        anc = ancestors.get(path)
+        if anc is not None and not all(
+            compare(anc.version, v) in (Ordering.OLDER, Ordering.EQUAL)
+            for v in (winner.record.version, loser.version)
+        ):
+            anc = None
+        copies[path] = ConflictRecord(
+            id=conflict_id(path, winner.record.version, loser.version),
+            path=path,
+            copy_path=copy_path,
+            winner=winner,
+            loser=ConflictSide(device, loser),
+            ancestor=anc,
+            created_at_ns=now_ns,
+            created_by=device,
+        )
+
+    for p in sorted(resolutions):
+        res = resolutions[p]
+        if res.local_lost:
+            w = res.winner
+            side = ConflictSide(w.origin, w.record) if w is not None else ConflictSide(device, res.target)
+            keep_aside(p, local[p], side)
+
+    # Directories that must exist because something live stays under them.
+    live = {p for p, r in final.items() if not r.deleted} | {c.copy_path for c in copies.values()}
+    needed = {a for p in live for a in _ancestors(p)}
+    forced: set[str] = set()
+    for d in sorted(needed):
+        f = final.get(d)
+        if f is not None and not f.deleted and f.type is FileType.DIRECTORY:
+            continue
+        lrec = local.get(d)
+        base = lrec.version if lrec is not None else VersionVector()
+        if f is not None and (f.deleted or f.type is FileType.DIRECTORY):
+            base = base.merge(f.version)
+        others = [r.record.version for r in remote.get(d, ())]
+        keep = lrec if _is_live(lrec) and lrec is not None and lrec.type is FileType.DIRECTORY else None
+        final[d] = FileRecord(
+            path=d,
+            type=FileType.DIRECTORY,
+            mode=keep.mode if keep else 0o755,
+            mtime_ns=keep.mtime_ns if keep else now_ns,
+            inode=keep.inode if keep else 0,
+            version=_bump_over(base, me, others),
+            modified_by=me,
+        )
+        forced.add(d)
+        if lrec is not None and _is_live(lrec) and keep is None and d not in copies:
+            keep_aside(d, lrec, ConflictSide(device, final[d]))
+
+    actions: list[Action] = []
+    for p in sorted(final):
+        lrec, f = local.get(p), final[p]
+        if f is lrec:
+            continue  # a local-only path the plan leaves alone
+        res = resolutions.get(p)
+        publish = p in forced
+        on_disk = lrec if lrec is not None and not lrec.deleted else None
+        if p in copies:
+            actions.append(Action(ActionKind.CONFLICT_COPY, p, lrec, conflict=copies[p]))
+            on_disk = None
+        if f.deleted:
+            if on_disk is not None:
+                actions.append(Action(ActionKind.DELETE, p, f))
+            elif lrec is None or _index_form(lrec) != _index_form(f):
+                actions.append(Action(ActionKind.RECORD_ONLY, p, f))
+            continue
+        if on_disk is not None and on_disk.type is not f.type:
+            actions.append(Action(ActionKind.DELETE, p, None))
+            on_disk = None
+        if on_disk is None:
+            if f.type is FileType.DIRECTORY:
+                actions.append(Action(ActionKind.MKDIR, p, f, publish=publish))
+            elif f.type is FileType.SYMLINK:
+                actions.append(Action(ActionKind.SYMLINK, p, f))
+            else:
+                assert res is not None and res.winner is not None, p
+                actions.append(Action(ActionKind.DOWNLOAD, p, f, source=res.winner))
+        elif on_disk.same_content(f):
+            if f.type is FileType.FILE and on_disk.mode != f.mode:
+                actions.append(Action(ActionKind.SET_MODE, p, f))
+            elif lrec is None or _index_form(lrec) != _index_form(f):
+                actions.append(Action(ActionKind.RECORD_ONLY, p, f, publish=publish))
+        elif f.type is FileType.SYMLINK:
+            actions.append(Action(ActionKind.SYMLINK, p, f))
+        else:
+            assert res is not None and res.winner is not None, p
+            actions.append(Action(ActionKind.DOWNLOAD, p, f, source=res.winner))
+
+    actions = _pair_moves(actions, local)
+    return Plan(tuple(_order(actions, local)))
+
+
+def _is_under(path: str, top: str) -> bool:
+    return path.startswith(top + "/")
+
+
+def _pair_moves(actions: list[Action], local: Mapping[str, FileRecord]) -> list[Action]:
+    """Turn a DELETE of a local file and a DOWNLOAD of the same content into one MOVE.
+
+    Downloads take, in path order, the unpaired delete with the same (size, hash), preferring one
+    with the same file name (a renamed directory), then the first by path. Empty files, pairs
+    where one path is inside the other, deletes that are half of a type change and downloads that
+    replace a directory stay as they are: with those, moves could wait for each other in a cycle
+    (``a`` → ``b/x`` while ``b`` → ``a/y``).
+    """
+    deletes: dict[tuple, list[int]] = defaultdict(list)
+    for i, a in enumerate(actions):
+        src = local.get(a.path)
+        if (
+            a.kind is ActionKind.DELETE
+            and a.record is not None  # a pure delete: nothing is created at its path afterwards
+            and src is not None
+            and not src.deleted
+            and src.type is FileType.FILE
+            and src.size > 0
+            and src.content_hash is not None
+        ):
+            deletes[(src.size, src.content_hash)].append(i)
+    if not deletes:
+        return actions
+    replaced: dict[int, Action] = {}
+    used: set[int] = set()
+    for i, a in enumerate(actions):
+        if a.kind is not ActionKind.DOWNLOAD or a.record is None:
+            continue
+        there = local.get(a.path)
+        if there is not None and not there.deleted and there.type is FileType.DIRECTORY:
+            continue  # it waits for the directory to empty, which may wait for this very move
+        pool = [
+            j
+            for j in deletes.get((a.record.size, a.record.content_hash), ())
+            if j not in used
+            and not _is_under(a.path, actions[j].path)
+            and not _is_under(actions[j].path, a.path)
+        ]
+        if not pool:
+            continue
+        name = a.path.rpartition("/")[2]
+        j = min(pool, key=lambda k: (actions[k].path.rpartition("/")[2] != name, actions[k].path))
+        used.add(j)
+        d = actions[j]
+        replaced[i] = Action(
+            ActionKind.MOVE, a.path, a.record, old_path=d.path, old_record=d.record, source=a.source
+        )
+    return [replaced.get(i, a) for i, a in enumerate(actions) if i not in used]
+
+
+_PHASE = {
+    ActionKind.CONFLICT_COPY: 0,
+    ActionKind.MKDIR: 1,
+    ActionKind.MOVE: 2,
+    ActionKind.DOWNLOAD: 3,
+    ActionKind.SYMLINK: 3,
+    ActionKind.DELETE: 4,
+    ActionKind.SET_MODE: 5,
+    ActionKind.RECORD_ONLY: 6,
+}
+
+
+def _order(actions: list[Action], local: Mapping[str, FileRecord]) -> list[Action]:
+    """Topological order of the actions under their dependencies, ties broken by phase.
+
+    Dependencies: whatever frees a path (delete, conflict copy, move away) comes before whatever
+    creates something there (type changes); a MKDIR before anything created inside it; whatever
+    empties a directory (deletes and moves out of it) before the directory's delete. Among actions
+    that are free to go: conflict copies, MKDIRs (parents first), moves, downloads and symlinks,
+    deletes (deepest first), mode changes, index-only changes; then by path.
+    """
+    frees: dict[str, list[int]] = defaultdict(list)
+    creates: dict[str, list[int]] = defaultdict(list)
+    mkdirs: dict[str, int] = {}
+    dir_deletes: dict[str, int] = {}
+    for i, a in enumerate(actions):
+        if a.kind in (ActionKind.CONFLICT_COPY, ActionKind.DELETE):
+            frees[a.path].append(i)
+        elif a.kind is ActionKind.MOVE:
+            assert a.old_path is not None
+            frees[a.old_path].append(i)
+            creates[a.path].append(i)
+        elif a.kind in (ActionKind.MKDIR, ActionKind.DOWNLOAD, ActionKind.SYMLINK):
+            creates[a.path].append(i)
+        if a.kind is ActionKind.MKDIR:
+            mkdirs[a.path] = i
+        elif a.kind is ActionKind.DELETE:
+            was = local.get(a.path)
+            if was is not None and was.type is FileType.DIRECTORY:
+                dir_deletes[a.path] = i
+
+    after: dict[int, set[int]] = defaultdict(set)
+    indegree = [0] * len(actions)
+
+    def edge(first: int, then: int) -> None:
+        if first != then and then not in after[first]:
+            after[first].add(then)
+            indegree[then] += 1
+
+    for path, cs in creates.items():
+        for c in cs:
+            for f in frees.get(path, ()):
+                edge(f, c)
+            for a in _ancestors(path):
+                if a in mkdirs:
+                    edge(mkdirs[a], c)
+    for path, fs in frees.items():
+        for a in _ancestors(path):
+            if a in dir_deletes:
+                for f in fs:
+                    edge(f, dir_deletes[a])
+
+    def key(i: int) -> tuple:
+        a = actions[i]
+        depth = a.path.count("/")
+        sub = depth if a.kind is ActionKind.MKDIR else -depth if a.kind is ActionKind.DELETE else 0
+        return (_PHASE[a.kind], sub, a.path, a.old_path or "")
+
+    ready = [(key(i), i) for i in range(len(actions)) if indegree[i] == 0]
+    heapq.heapify(ready)
+    out: list[Action] = []
+    while ready:
+        _, i = heapq.heappop(ready)
+        out.append(actions[i])
+        for j in after[i]:
+            indegree[j] -= 1
+            if indegree[j] == 0:
+                heapq.heappush(ready, (key(j), j))
+    if len(out) != len(actions):
+        raise AssertionError("planner produced cyclic dependencies between actions")
+    return out

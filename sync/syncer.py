@@ -1,0 +1,435 @@
+"""Device-to-device sync of one folder through a log transport (the relay, or a test double).
+
+Two halves, each safe to repeat after a crash at any point:
+
+* **publish** — this device's own changes (index rows it originated, newer than what it already
+  published) become encrypted blocks (uploaded once: the relay is asked which it lacks) and a
+  sealed, signed, hash-chained log entry. The entry is put in the index's outbox in the same
+  transaction that marks the rows published, then appended; an unacknowledged entry is resent
+  byte for byte, which the relay treats as a no-op if it already has it.
+* **receive** — entries after the folder cursor are verified (known, non-revoked device; valid
+  signature; next in that device's chain — anything older than a head already seen is a
+  rollback and refused), decrypted and stored as the latest record per origin, with heads and
+  cursor, in one transaction. Refused entries are reported as errors of the folder, never applied.
+  The touched paths are then planned (:mod:`sync.planner`) and applied (:mod:`sync.executor`).
+
+The syncer never decides what wins; the planner does. It never touches files itself; the
+executor does.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import Awaitable, Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from sync import crypto
+from sync.entries import NewerFormat, Payload, PayloadError, decode_payload, encode_payload
+from sync.errors import CoveError
+from sync.executor import BlockUnavailable, ExecutionReport, Executor, read_local_block
+from sync.identity import DeviceIdentity
+from sync.index import Index
+from sync.keys import FolderKeyring
+from sync.planner import ConflictRecord, plan
+from sync.records import Block, FileRecord, FileType, RemoteRecord
+from sync.relay_client import DeviceInfo, HeadMismatch, RelayTransport
+from sync.wire.envelopes import GENESIS_HASH, MAX_BLOCKS_PER_ENTRY, LogEntry
+from sync.wire.ids import short_id
+
+MAX_RECORDS_PER_ENTRY = 1000
+BLOCK_REFS_PER_ENTRY = min(MAX_BLOCKS_PER_ENTRY, 9000)
+UPLOAD_BATCH_BYTES = 16 * 1024 * 1024
+MAX_REPLANS = 3
+
+META_PUBLISHED = "published_seq"
+META_CURSOR = "relay_cursor"
+META_PENDING = "pending_items"  # conflict records and resolutions waiting to be published
+
+
+class SyncError(CoveError):
+    """A folder-level sync failure (shown as the folder's error)."""
+
+
+class RefusedEntry(SyncError):
+    pass
+
+
+@dataclass
+class ReceiveReport:
+    entries: int = 0
+    refused: list[str] = field(default_factory=list)
+    touched: set[str] = field(default_factory=set)
+
+
+@dataclass
+class SyncReport:
+    published_entries: int = 0
+    received: ReceiveReport = field(default_factory=ReceiveReport)
+    execution: ExecutionReport = field(default_factory=ExecutionReport)
+
+
+class TransportBlocks:
+    """Blocks from the log transport: keyed ID from the record's epoch, decrypt, verify."""
+
+    def __init__(self, transport: RelayTransport, folder: str, keyring: FolderKeyring):
+        self.transport = transport
+        self.folder = folder
+        self.keyring = keyring
+
+    async def get(self, block: Block, source: RemoteRecord) -> bytes:
+        bid = crypto.block_id(self.keyring, source.epoch, block.hash)
+        try:
+            ciphertext = await self.transport.get_block(self.folder, bid)
+        except CoveError as e:
+            raise BlockUnavailable(f"block {bid[:12]} of {source.record.path}: {e}", source.record.path) from e
+        return await asyncio.to_thread(
+            crypto.open_block,
+            ciphertext,
+            folder=self.folder,
+            block_id=bid,
+            keys=self.keyring,
+            expected_plain_hash=block.hash,
+        )
+
+
+class Syncer:
+    def __init__(
+        self,
+        *,
+        folder_id: str,
+        root: Path,
+        index: Index,
+        transport: RelayTransport,
+        keyring: FolderKeyring,
+        identity: DeviceIdentity,
+        executor: Executor,
+        rescan: Callable[[set[str]], Awaitable[None]],
+        device_name: str = "",
+        clock: Callable[[], int] = time.time_ns,
+    ):
+        self.folder = folder_id
+        self.root = root
+        self.index = index
+        self.transport = transport
+        self.keyring = keyring
+        self.identity = identity
+        self.executor = executor
+        self.rescan = rescan
+        self.device_name = device_name or identity.short_id
+        self.clock = clock
+        self.me = identity.device_id
+        self.short = identity.short_id
+        self._devices: dict[str, DeviceInfo] = {}
+        self._retry: set[str] = set()
+
+    # -- publish -----------------------------------------------------------------------------
+
+    def _pending_items(self) -> list[dict]:
+        return json.loads(self.index.get_meta(META_PENDING, "[]") or "[]")
+
+    def queue_item(self, item: dict) -> None:
+        """Queue a conflict record or resolution for the next published entry."""
+        with self.index.transaction():
+            items = self._pending_items()
+            items.append(item)
+            self.index.set_meta(META_PENDING, json.dumps(items, sort_keys=True))
+
+    async def publish(self) -> int:
+        """Publish everything this device originated and has not published yet; returns the
+        number of entries appended."""
+        sent = await self._flush_outbox()
+        for _ in range(100_000):  # bounded: each round publishes or advances past >= 1 row
+            published = int(self.index.get_meta(META_PUBLISHED, "0") or 0)
+            mine = self.index.changes_since(published, limit=MAX_RECORDS_PER_ENTRY, publish_only=True)
+            items = self._pending_items()
+            if not mine and not items:
+                break
+            upto = mine[-1].sequence if mine else published
+            epoch = self.keyring.current_epoch
+            records, refs, upto = await self._upload(mine, epoch, upto)
+            if not records and not items:
+                self.index.set_meta(META_PUBLISHED, str(upto))
+                if upto == published:
+                    break
+                continue
+            await self._pin(refs[:-BLOCK_REFS_PER_ENTRY] if len(refs) > BLOCK_REFS_PER_ENTRY else [], epoch)
+            refs = refs[-BLOCK_REFS_PER_ENTRY:]
+            payload = Payload(
+                records=tuple((r, epoch) for r in records),
+                conflicts=tuple(i["conflict"] for i in items if "conflict" in i),
+                resolutions=tuple(i["resolution"] for i in items if "resolution" in i),
+                device_name=self.device_name,
+            )
+            self._seal_and_queue(encode_payload(payload), refs, epoch, upto, clear_pending=True)
+            sent += await self._flush_outbox()
+        return sent
+
+    async def _pin(self, refs: Sequence[str], epoch: int) -> None:
+        """Entries that only reference blocks, for a file with more blocks than one entry holds."""
+        for i in range(0, len(refs), BLOCK_REFS_PER_ENTRY):
+            published = int(self.index.get_meta(META_PUBLISHED, "0") or 0)
+            self._seal_and_queue(
+                encode_payload(Payload(device_name=self.device_name)),
+                list(refs[i : i + BLOCK_REFS_PER_ENTRY]),
+                epoch,
+                published,
+                clear_pending=False,
+            )
+            await self._flush_outbox()
+
+    def _seal_and_queue(self, payload: bytes, refs: Sequence[str], epoch: int, upto: int, clear_pending: bool) -> None:
+        with self.index.transaction():
+            head = self.index.head(self.me)
+            seq, prev = (head[0] + 1, head[1]) if head else (1, GENESIS_HASH)
+            ciphertext = crypto.seal_payload(
+                payload,
+                folder=self.folder,
+                epoch=epoch,
+                device_id=self.me,
+                seq=seq,
+                folder_key=self.keyring.key(epoch),
+            )
+            entry = LogEntry.signed(
+                self.identity.signing_key,
+                folder=self.folder,
+                device=self.me,
+                seq=seq,
+                prev=prev,
+                blocks=sorted(set(refs)),
+                ciphertext=ciphertext,
+            )
+            self.index.outbox_add(seq, json.dumps(entry.to_wire(), sort_keys=True), upto)
+            self.index.set_head(self.me, seq, entry.entry_hash())
+            self.index.set_meta(META_PUBLISHED, str(upto))
+            if clear_pending:
+                self.index.set_meta(META_PENDING, "[]")
+
+    async def _flush_outbox(self) -> int:
+        sent = 0
+        for seq, text, _ in self.index.outbox():
+            entry = LogEntry.from_wire(json.loads(text))
+            try:
+                await self.transport.append(self.folder, entry)
+            except HeadMismatch as e:
+                if e.seq >= seq and (e.seq > seq or e.hash == entry.entry_hash()):
+                    pass  # the relay has it: our earlier try was stored, its reply lost
+                else:
+                    raise SyncError(
+                        f"the relay's copy of this device's log ends at entry {e.seq}, but this device "
+                        f"wrote up to {seq}; it will not overwrite history. Check the relay.",
+                        self.root,
+                    ) from e
+            self.index.outbox_remove(seq)
+            sent += 1
+        return sent
+
+    async def _upload(
+        self, records: list[FileRecord], epoch: int, upto: int
+    ) -> tuple[list[FileRecord], list[str], int]:
+        """Upload the blocks of ``records`` the relay lacks. Stops before a record whose content
+        can no longer be read as scanned (it changed: the rescan publishes its new version)."""
+        ids_of: dict[str, tuple[str, Block]] = {}
+        for r in records:
+            if r.type is FileType.FILE and not r.deleted:
+                for b in r.blocks:
+                    ids_of.setdefault(crypto.block_id(self.keyring, epoch, b.hash), (r.path, b))
+        missing = await self.transport.missing_blocks(self.folder, list(ids_of)) if ids_of else set()
+        changed: set[str] = set()
+        batch: list[tuple[str, bytes]] = []
+        size = 0
+        for bid in sorted(missing, key=lambda i: ids_of[i][0]):
+            path, block = ids_of[bid]
+            if path in changed:
+                continue
+            data = await asyncio.to_thread(read_local_block, self.root, self.index, block)
+            if data is None:
+                changed.add(path)
+                continue
+            _, ciphertext = await asyncio.to_thread(
+                crypto.seal_block, data, folder=self.folder, epoch=epoch,
+                folder_key=self.keyring.key(epoch), plain_hash=block.hash,
+            )
+            batch.append((bid, ciphertext))
+            size += len(ciphertext)
+            if size >= UPLOAD_BATCH_BYTES:
+                await self.transport.put_blocks(self.folder, batch)
+                batch, size = [], 0
+        if batch:
+            await self.transport.put_blocks(self.folder, batch)
+        if changed:
+            await self.rescan(changed)
+            # Publish only the records before the first unreadable one; the rest next round.
+            first_bad = min(r.sequence for r in records if r.path in changed)
+            records = [r for r in records if r.sequence < first_bad]
+            upto = first_bad - 1
+        refs = sorted(
+            {crypto.block_id(self.keyring, epoch, b.hash) for r in records if r.type is FileType.FILE and not r.deleted for b in r.blocks}
+        )
+        return records, refs, upto
+
+    # -- receive -----------------------------------------------------------------------------
+
+    async def _device(self, device_id: str) -> DeviceInfo | None:
+        info = self._devices.get(device_id)
+        if info is None:
+            self._devices = {d.device_id: d for d in await self.transport.devices()}
+            info = self._devices.get(device_id)
+        return info
+
+    async def receive(self) -> ReceiveReport:
+        report = ReceiveReport()
+        cursor = int(self.index.get_meta(META_CURSOR, "0") or 0)
+        for _ in range(1_000_000):
+            page = await self.transport.fetch(self.folder, cursor)
+            for rseq, entry in page.entries:
+                try:
+                    touched = await self._accept(entry, rseq)
+                    report.touched |= touched
+                    report.entries += 1
+                except RefusedEntry as e:
+                    report.refused.append(str(e))
+                    with self.index.transaction():
+                        self.index.record_errors(
+                            [(f".cove/log/{entry.device[:7]}", "refused_entry", str(e))], clear_under=[".cove/log"]
+                        )
+                        self.index.set_meta(META_CURSOR, str(rseq))
+                cursor = rseq
+            if not page.more or not page.entries:
+                break
+        try:
+            await self.transport.save_cursor(self.folder, cursor)
+        except CoveError:
+            pass  # the local cursor is the authority; the relay's copy is a convenience
+        return report
+
+    async def _accept(self, entry: LogEntry, rseq: int) -> set[str]:
+        if entry.folder != self.folder:
+            raise RefusedEntry(f"entry {rseq} belongs to another folder")
+        if entry.device == self.me:
+            head = self.index.head(self.me)
+            if head is None or entry.seq > head[0]:
+                raise RefusedEntry(
+                    f"entry {entry.seq} claims to be from this device but this device never wrote it"
+                )
+            self.index.set_meta(META_CURSOR, str(rseq))
+            return set()
+        info = await self._device(entry.device)
+        if info is None or info.revoked:
+            raise RefusedEntry(f"entry from {entry.device[:7]}, which is not a member device; ignored")
+        if not entry.verify(info.public_key):
+            raise RefusedEntry(f"entry {entry.seq} of {entry.device[:7]} has a bad signature; ignored")
+        head = self.index.head(entry.device)
+        have_seq, have_hash = head if head else (0, GENESIS_HASH)
+        if entry.seq <= have_seq:
+            if entry.seq == have_seq and entry.entry_hash() == have_hash:
+                self.index.set_meta(META_CURSOR, str(rseq))
+                return set()
+            raise RefusedEntry(
+                f"entry {entry.seq} of {entry.device[:7]} is older than one already seen ({have_seq}): "
+                "the relay may be replaying or rewriting history; ignored"
+            )
+        if entry.seq != have_seq + 1 or entry.prev != have_hash:
+            raise RefusedEntry(f"entry {entry.seq} of {entry.device[:7]} does not follow its chain; ignored")
+        try:
+            plaintext = crypto.open_payload(
+                entry.ciphertext, folder=self.folder, device_id=entry.device, seq=entry.seq,
+                key_for_epoch=self.keyring,
+            )
+            payload = decode_payload(plaintext)
+        except NewerFormat as e:
+            raise RefusedEntry(str(e)) from e
+        except (crypto.CryptoError, PayloadError) as e:
+            raise RefusedEntry(f"entry {entry.seq} of {entry.device[:7]} cannot be read: {e}") from e
+        origin_short = short_id(entry.device)
+        touched: set[str] = set()
+        with self.index.transaction():
+            for record, epoch in payload.records:
+                self.index.put_remote(entry.device, record.with_changes(modified_by=origin_short), epoch, entry.seq)
+                touched.add(record.path)
+            for c in payload.conflicts:
+                try:
+                    conflict = ConflictRecord.from_dict(c)
+                except (ValueError, KeyError, TypeError) as e:
+                    raise RefusedEntry(f"entry {entry.seq} has a malformed conflict record: {e}") from e
+                self.index.put_conflict(conflict.id, conflict.path, json.dumps(c, sort_keys=True), conflict.created_at_ns)
+            for r in payload.resolutions:
+                if isinstance(r.get("id"), str) and isinstance(r.get("keep"), str):
+                    self.index.resolve_conflict(r["id"], r["keep"], int(r.get("at", self.clock())))
+            if payload.device_name:
+                self.index.set_meta(f"device_name:{origin_short}", payload.device_name[:64])
+            self.index.set_head(entry.device, entry.seq, entry.entry_hash())
+            self.index.set_meta(META_CURSOR, str(rseq))
+        return touched
+
+    # -- apply -------------------------------------------------------------------------------
+
+    def device_names(self) -> dict[str, str]:
+        names = {}
+        for key, value in self.index.db.execute("SELECT key, value FROM meta WHERE key LIKE 'device_name:%'").fetchall():
+            names[key.split(":", 1)[1]] = value
+        names[self.short] = self.device_name
+        return names
+
+    def _local_view(self, paths: Iterable[str]) -> dict[str, FileRecord]:
+        local: dict[str, FileRecord] = {}
+        for p in paths:
+            r = self.index.get(p)
+            if r is not None:
+                local[p] = r
+                if r.type is FileType.DIRECTORY:
+                    for child in self.index.records(include_deleted=True, prefix=p):
+                        local[child.path] = child
+        return local
+
+    async def apply(self, paths: set[str]) -> ExecutionReport:
+        """Plan and apply the touched paths; paths the disk changed under are rescanned and
+        planned again (bounded), so a local edit becomes a conflict instead of being lost."""
+        total = ExecutionReport()
+        todo = set(paths) | self._retry
+        self._retry = set()
+        for _ in range(MAX_REPLANS):
+            if not todo:
+                break
+            remote = {p: self.index.remote_for(p) for p in todo}
+            remote = {p: rs for p, rs in remote.items() if rs}
+            local = self._local_view(set(remote) | {p.rsplit("/", 1)[0] for p in remote if "/" in p})
+            the_plan = plan(local, remote, device=self.short, device_names=self.device_names(), now_ns=self.clock())
+            report = await self.executor.execute(the_plan)
+            for conflict in report.conflicts:
+                self.index.put_conflict(
+                    conflict.id, conflict.path, json.dumps(conflict.to_dict(), sort_keys=True), conflict.created_at_ns
+                )
+                self.queue_item({"conflict": conflict.to_dict()})
+            total.applied += report.applied
+            total.conflicts += report.conflicts
+            total.conflict_copies += report.conflict_copies
+            total.failed.update(report.failed)
+            total.bytes_from_local += report.bytes_from_local
+            total.bytes_from_network += report.bytes_from_network
+            if not report.rescan:
+                break
+            await self.rescan(report.rescan)
+            todo = report.rescan
+        else:
+            total.rescan |= todo
+        self._retry |= set(total.failed) | total.rescan
+        return total
+
+    async def sync_once(self) -> SyncReport:
+        """Publish, receive, apply, publish again (conflict copies and records)."""
+        out = SyncReport()
+        out.published_entries = await self.publish()
+        out.received = await self.receive()
+        if out.received.touched or self._retry:
+            out.execution = await self.apply(out.received.touched)
+        out.published_entries += await self.publish()
+        return out
+
+    def resolution_item(self, conflict_id: str, keep: str) -> dict:
+        return {"resolution": {"id": conflict_id, "keep": keep, "by": self.short, "at": self.clock()}}
+
+
+__all__ = ["Syncer", "SyncReport", "SyncError", "TransportBlocks", "RefusedEntry"]
