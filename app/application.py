@@ -10,11 +10,12 @@ where the autostart entry goes, desktop services), so tests build the real app o
 from __future__ import annotations
 
 import asyncio
+import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
 
-from PySide6.QtCore import QObject, QUrl, Signal
+from PySide6.QtCore import QObject, QTimer, QUrl, Signal
 from PySide6.QtWidgets import QApplication, QSystemTrayIcon
 
 from app.conflicts_model import ConflictCopySource, ConflictSource
@@ -193,5 +194,8 @@ def run_gui(dirs: Dirs, argv: list[str] | None = None) -> int:
     app = CoveApp(dirs)
     app.quit_done.connect(lambda: done.done() or done.set_result(0))
     loop.call_soon(app.start)
+    quit_after = os.environ.get("COVE_QUIT_AFTER_MS")  # smoke tests of the bundle
+    if quit_after:
+        QTimer.singleShot(int(quit_after), app.request_quit)
     with loop:
         return loop.run_until_complete(done)

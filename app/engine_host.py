@@ -157,6 +157,7 @@ class EngineHost(QObject):
         self.refresh()
 
     async def stop(self) -> None:
+        self._poll.stop()
         if self._stop is not None:
             self._stop.set()
         if self._task is not None:

@@ -16,15 +16,18 @@ from typing import Any
 from PySide6.QtCore import QObject, QRunnable, QThreadPool, Signal
 
 
-class _Signals(QObject):
-    done = Signal(object)
-    failed = Signal(str)
+class _Relay(QObject):
+    """Carries results from pool threads to the GUI thread. Owned by Python only (no parent) and
+    referenced by every running job, so it outlives whatever it still has to deliver."""
+
+    done = Signal(int, object)
+    failed = Signal(int, str)
 
 
 class Job(QRunnable):
-    def __init__(self, fn: Callable[..., Any], args: tuple, signals: _Signals):
+    def __init__(self, fn: Callable[..., Any], args: tuple, relay: _Relay, job_id: int):
         super().__init__()
-        self.fn, self.args, self.signals = fn, args, signals
+        self.fn, self.args, self.relay, self.job_id = fn, args, relay, job_id
         self.setAutoDelete(True)
 
     def run(self) -> None:  # pool thread
@@ -34,9 +37,9 @@ class Job(QRunnable):
             message = str(e) or e.__class__.__name__
             if not isinstance(e, (OSError, ValueError)) and not hasattr(e, "path"):
                 message = f"{message}\n{traceback.format_exc(limit=3)}"
-            self.signals.failed.emit(message)
+            self.relay.failed.emit(self.job_id, message)
         else:
-            self.signals.done.emit(result)
+            self.relay.done.emit(self.job_id, result)
 
 
 class Jobs(QObject):
@@ -50,7 +53,11 @@ class Jobs(QObject):
         self.pool = pool or QThreadPool(self)
         if pool is None:
             self.pool.setMaxThreadCount(4)
-        self._live: set[_Signals] = set()
+        self._relay = _Relay()
+        self._relay.done.connect(self._done)
+        self._relay.failed.connect(self._failed)
+        self._live: dict[int, tuple[Callable | None, Callable | None]] = {}
+        self._next = 0
 
     @property
     def idle(self) -> bool:
@@ -63,37 +70,36 @@ class Jobs(QObject):
         on_done: Callable[[Any], None] | None = None,
         on_error: Callable[[str], None] | None = None,
     ) -> None:
-        signals = _Signals(self)
         was_idle = not self._live
-        self._live.add(signals)
-
-        def finish() -> None:
-            self._live.discard(signals)
-            signals.deleteLater()
-            if not self._live:
-                self.busy_changed.emit(False)
-
-        def done(result: Any) -> None:
-            try:
-                if on_done is not None:
-                    on_done(result)
-            finally:
-                finish()
-
-        def failed(message: str) -> None:
-            try:
-                if on_error is not None:
-                    on_error(message)
-                else:
-                    self.error.emit(message)
-            finally:
-                finish()
-
-        signals.done.connect(done)
-        signals.failed.connect(failed)
+        self._next += 1
+        self._live[self._next] = (on_done, on_error)
         if was_idle:
             self.busy_changed.emit(True)
-        self.pool.start(Job(fn, args, signals))
+        self.pool.start(Job(fn, args, self._relay, self._next))
+
+    def _finish(self) -> None:
+        if not self._live:
+            self.busy_changed.emit(False)
+
+    def _done(self, job_id: int, result: Any) -> None:
+        on_done, _ = self._live.get(job_id, (None, None))
+        try:
+            if on_done is not None:
+                on_done(result)
+        finally:
+            self._live.pop(job_id, None)
+            self._finish()
+
+    def _failed(self, job_id: int, message: str) -> None:
+        _, on_error = self._live.get(job_id, (None, None))
+        try:
+            if on_error is not None:
+                on_error(message)
+            else:
+                self.error.emit(message)
+        finally:
+            self._live.pop(job_id, None)
+            self._finish()
 
     def wait(self, msecs: int = 30_000) -> bool:
         """Block until the pool is empty (shutdown only; never from a view)."""

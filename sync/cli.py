@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import datetime as dt
+import getpass
 import signal
 import sys
 from pathlib import Path
@@ -100,6 +101,28 @@ def build_parser() -> argparse.ArgumentParser:
                    help="the version number shown by `cove history`")
     s.add_argument("--to", type=Path, help="save the version as a copy here instead of replacing")
 
+    s = sub.add_parser("login", help="sign in to a relay (creates the account keys on the first device)")
+    s.add_argument("url", metavar="RELAY_URL")
+    s.add_argument("--username", "-u", help="relay username (asked when missing)")
+    s.add_argument("--password-stdin", action="store_true", help="read the password from standard input")
+
+    s = sub.add_parser("folder", help="folders synced through the relay")
+    fsub = s.add_subparsers(dest="folder_command", metavar="ACTION", required=True)
+    fa = fsub.add_parser("add", help="sync PATH through the relay: a new folder, or join one with --id")
+    fa.add_argument("path", type=Path)
+    fa.add_argument("--id", dest="folder_id", help="join this existing folder (see `cove folder list`)")
+    fa.add_argument("--label", default="")
+    fsub.add_parser("list", help="folders this account has on the relay")
+
+    sub.add_parser("sync", help="scan, publish and receive relay folders once, now")
+
+    s = sub.add_parser("conflicts", help="list open conflicts")
+    s.add_argument("path", type=Path, nargs="?")
+
+    s = sub.add_parser("resolve", help="resolve a conflict: keep mine, theirs or both")
+    s.add_argument("path", type=Path, help="the conflicted file or its conflict copy")
+    s.add_argument("--keep", choices=["mine", "theirs", "both"], required=True)
+
     s = sub.add_parser("daemon", help="watch all folders and keep the index current until stopped")
     s.add_argument("--once", action="store_true", help=argparse.SUPPRESS)
     return p
@@ -182,6 +205,69 @@ def _cmd_daemon(engine: Engine, args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_login(engine: Engine, args: argparse.Namespace) -> int:
+    username = args.username or input("Username: ").strip()
+    if args.password_stdin:
+        password = sys.stdin.readline().rstrip("\n")
+    else:
+        password = getpass.getpass("Password: ")
+    result = asyncio.run(engine.login(args.url, username, password))
+    print(f"Signed in to {args.url} as {result.username}.")
+    if result.created_keys:
+        print("Created this account's keys on this device; link other devices with `cove link`.")
+    print(f"Account key fingerprint: {result.fingerprint}")
+    return 0
+
+
+def _cmd_folder(engine: Engine, args: argparse.Namespace) -> int:
+    if args.folder_command == "list":
+        local = {f.id: f for f in engine.folders()}
+        rows = asyncio.run(engine.remote_folders())
+        if not rows:
+            print("No folders on the relay yet. Add one with `cove folder add PATH`.")
+        for f in rows:
+            here = local.get(f.folder)
+            where = str(here.path) if here else "not on this device"
+            print(f"{f.folder}  {f.role:7}  {where}")
+        return 0
+    folder = asyncio.run(engine.add_relay_folder(args.path, args.folder_id, args.label))
+    print(f"Syncing {folder.path} through the relay (folder id {folder.id})")
+    _print_summary(engine.scan(folder.id))
+    asyncio.run(engine.sync_now(folder.id))
+    return 0
+
+
+def _cmd_sync(engine: Engine, args: argparse.Namespace) -> int:
+    asyncio.run(engine.sync_now())
+    for f in engine.folders():
+        st = engine.status(f.id)
+        print(f"{f.path}: {st.state}")
+    return 0
+
+
+def _cmd_conflicts(engine: Engine, args: argparse.Namespace) -> int:
+    folder_id = engine.folder_for(args.path).id if args.path else None
+    conflicts = engine.conflicts(folder_id)
+    if not conflicts:
+        print("No open conflicts.")
+        return 0
+    for c in conflicts:
+        r = c.record
+        print(f"{c.path}")
+        print(f"  kept here      {_when(r.winner.record.mtime_ns)}  {_human_size(r.winner.record.size):>10}  by {r.winner.origin[:13]}")
+        print(f"  conflict copy  {_when(r.loser.record.mtime_ns)}  {_human_size(r.loser.record.size):>10}  by {r.loser.origin[:13]}  -> {r.copy_path}")
+        print(f"  mine is        {'the conflict copy' if c.mine_is_copy else 'the file'}")
+    return 0
+
+
+def _cmd_resolve(engine: Engine, args: argparse.Namespace) -> int:
+    from sync.conflicts import Keep
+
+    conflict = asyncio.run(engine.resolve(args.path, Keep(args.keep)))
+    print(f"Resolved {conflict.record.path}: kept {args.keep}.")
+    return 0
+
+
 COMMANDS = {
     "init": _cmd_init,
     "scan": _cmd_scan,
@@ -189,6 +275,11 @@ COMMANDS = {
     "history": _cmd_history,
     "restore": _cmd_restore,
     "daemon": _cmd_daemon,
+    "login": _cmd_login,
+    "folder": _cmd_folder,
+    "sync": _cmd_sync,
+    "conflicts": _cmd_conflicts,
+    "resolve": _cmd_resolve,
 }
 
 

@@ -13,25 +13,29 @@ import asyncio
 import contextlib
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+from sync.account import AccountService, LoginResult, load_keyring
 from sync.changes import ChangeKind
 from sync.config import (
     AppConfig,
     ConfigError,
     Dirs,
     FolderConfig,
+    RelayAccount,
     load_app_config,
     new_folder_id,
     read_marker,
     save_app_config,
     write_marker,
 )
+from sync.conflicts import Keep, OpenConflict, open_conflicts, resolve_conflict
 from sync.errors import CoveError, FolderError, FolderNotFound, NeedsConfirmation
 from sync.folder import FolderRunner
 from sync.identity import DeviceIdentity, IdentityError, load_or_create_identity
 from sync.index import HistoryEntry, IndexError_, StoredError
+from sync.relay_client import AppendNotice, Hello, NotificationListener, RelayClient
 
 
 @dataclass(frozen=True)
@@ -128,8 +132,11 @@ class Engine:
             raise FolderNotFound(f"{path} is not inside a folder Cove syncs (see `cove status`)", path)
         return folder
 
-    def add_folder(self, path: Path, label: str = "") -> FolderConfig:
-        """Start syncing ``path``: create it if missing, mark it, register it in the config."""
+    def add_folder(
+        self, path: Path, label: str = "", folder_id: str | None = None, relay: bool = False
+    ) -> FolderConfig:
+        """Start syncing ``path``: create it if missing, mark it, register it in the config.
+        ``folder_id`` joins an existing folder (the relay's); else the marker's or a new one."""
         root = path.expanduser().absolute()
         if root.exists() and not root.is_dir():
             raise FolderError(f"{root} is not a directory", root)
@@ -144,12 +151,15 @@ class Engine:
             if root.resolve() in f.path.resolve().parents:
                 raise FolderError(f"{root} contains {f.path}, which Cove already syncs", root)
         try:
-            folder_id = read_marker(root) or new_folder_id()
+            marked = read_marker(root)
         except ConfigError as e:
             raise FolderError(str(e), root) from e
+        if folder_id is not None and marked is not None and marked != folder_id:
+            raise FolderError(f"{root} already belongs to another Cove folder ({marked})", root)
+        folder_id = folder_id or marked or new_folder_id()
         root.mkdir(exist_ok=True)
         write_marker(root, folder_id)
-        folder = FolderConfig(id=folder_id, path=root, label=label or root.name)
+        folder = FolderConfig(id=folder_id, path=root, label=label or root.name, relay=relay)
         self.config = self.config.with_folder(folder)
         save_app_config(self.dirs, self.config)
         return folder
@@ -213,21 +223,130 @@ class Engine:
         runner, rel = self._locate(path)
         return runner.restore(rel, version_no, to.expanduser().absolute() if to else None)
 
+    # -- conflicts ---------------------------------------------------------------------------
+
+    def conflicts(self, folder_id: str | None = None) -> list[OpenConflict]:
+        folders = [self.folder(folder_id)] if folder_id else list(self.config.folders)
+        out: list[OpenConflict] = []
+        for f in folders:
+            out += open_conflicts(self.runner(f.id).index, f)
+        return out
+
+    async def resolve(self, path: Path, keep: Keep) -> OpenConflict:
+        """Resolve the open conflict at ``path`` (the file or its conflict copy): keep mine,
+        theirs or both. The result is an ordinary local change plus a published resolution."""
+        runner, rel = self._locate(path)
+        conflict = resolve_conflict(runner, rel, keep, self.identity.short_id, self.clock)
+        if runner.syncer is not None:
+            runner.syncer.queue_item(runner.syncer.resolution_item(conflict.record.id, keep.value))
+            await runner.scan_async({conflict.record.path, conflict.record.copy_path})
+            await runner.sync_async()
+        return conflict
+
+    # -- relay -------------------------------------------------------------------------------
+
+    def relay_client(self, url: str | None = None) -> RelayClient:
+        if url is None:
+            if self.config.relay is None:
+                raise CoveError("this device is not signed in to a relay: run `cove login RELAY_URL`")
+            url = self.config.relay.url
+        return RelayClient(url, self.identity)
+
+    async def login(self, url: str, username: str, password: str) -> LoginResult:
+        async with self.relay_client(url) as client:
+            result = await AccountService(self.dirs, self.identity, client).login(
+                username, password, self.config.device_name or self.identity.short_id
+            )
+        self.config = replace(self.config, relay=RelayAccount(url=url, username=username))
+        save_app_config(self.dirs, self.config)
+        return result
+
+    async def add_relay_folder(self, path: Path, folder_id: str | None = None, label: str = "") -> FolderConfig:
+        """Add a folder that syncs through the relay: a new one, or join ``folder_id``."""
+        async with self.relay_client() as client:
+            if self.config.relay is not None:
+                client.username = self.config.relay.username
+            service = AccountService(self.dirs, self.identity, client)
+            if folder_id is None:
+                root = path.expanduser().absolute()
+                try:
+                    marked = read_marker(root) if root.is_dir() else None
+                except ConfigError:
+                    marked = None
+                new_id = marked or new_folder_id()
+                await service.create_remote_folder(new_id)
+                return self.add_folder(path, label, folder_id=new_id, relay=True)
+            await service.join_remote_folder(folder_id)
+            return self.add_folder(path, label, folder_id=folder_id, relay=True)
+
+    async def remote_folders(self) -> list:
+        async with self.relay_client() as client:
+            return await client.folders()
+
+    def _attach(self, folder: FolderConfig, client: RelayClient) -> FolderRunner:
+        runner = self.runner(folder.id)
+        if runner.syncer is None:
+            keyring = load_keyring(self.dirs, folder.id)
+            if keyring is None:
+                raise CoveError(f"{folder.path}: this device has no key for the folder; add it again with `cove folder add`")
+            runner.attach_transport(client, keyring, self.identity, self.config.device_name or self.identity.short_id)
+        return runner
+
+    async def sync_now(self, folder_id: str | None = None) -> None:
+        """Scan, then publish and receive once, for relay folders (used by `cove sync`)."""
+        folders = [self.folder(folder_id)] if folder_id else [f for f in self.config.folders if f.relay]
+        async with self.relay_client() as client:
+            for f in folders:
+                runner = self._attach(f, client)
+                await runner.scan_async()
+                await runner.sync_async()
+
     async def run(self, stop: asyncio.Event, report: Callable[[str], None] = lambda line: None) -> None:
-        """Watch every folder and keep its index current until ``stop`` is set."""
+        """Watch every folder, keep its index current and, for relay folders, sync with the
+        other devices (at once on relay notifications, and periodically) until ``stop`` is set."""
+        client = self.relay_client() if self.config.relay is not None and any(f.relay for f in self.config.folders) else None
         runners = []
         for folder in self.config.folders:
             try:
-                runners.append(self.runner(folder.id))
+                runner = self._attach(folder, client) if (folder.relay and client is not None) else self.runner(folder.id)
+                runners.append(runner)
             except CoveError as e:
                 report(f"{folder.path}: {e}")
         tasks = [asyncio.create_task(r.run(stop, report)) for r in runners]
+        if client is not None:
+            tasks.append(asyncio.create_task(self._listen(client, runners, stop, report)))
         try:
             await stop.wait()
         finally:
             for t in tasks:
-                with contextlib.suppress(asyncio.CancelledError):
+                t.cancel()
+            for t in tasks:
+                with contextlib.suppress(asyncio.CancelledError, CoveError):
                     await t
+            if client is not None:
+                await client.close()
+
+    async def _listen(
+        self, client: RelayClient, runners: list[FolderRunner], stop: asyncio.Event, report: Callable[[str], None]
+    ) -> None:
+        """Relay notifications wake the folder they concern (a hello after every reconnect
+        wakes all of them, so nothing missed while offline stays missed)."""
+        by_id = {r.folder.id: r for r in runners if r.syncer is not None}
+        listener = NotificationListener(client)
+        try:
+            async for note in listener:
+                if isinstance(note, Hello):
+                    targets = list(by_id.values())
+                elif isinstance(note, AppendNotice):
+                    targets = [by_id[note.folder]] if note.folder in by_id else []
+                else:
+                    targets = []
+                for r in targets:
+                    r.request_sync()
+        except CoveError as e:
+            report(f"relay: {e}")
+        finally:
+            await listener.close()
 
 
 __all__ = ["Engine", "FolderStatus", "ScanSummary", "NeedsConfirmation"]

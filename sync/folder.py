@@ -54,6 +54,8 @@ class FolderRunner:
         self._state = FolderState.PAUSED if folder.paused else FolderState.IDLE
         self.last_error: str | None = None
         self._busy: asyncio.Lock | None = None  # scans and applying remote changes never overlap
+        self._wake: asyncio.Event | None = None
+        self._sync_requested = False
 
     @classmethod
     def open(cls, folder: FolderConfig, dirs: Dirs, device: str, clock: Callable[[], int]) -> FolderRunner:
@@ -164,11 +166,28 @@ class FolderRunner:
 
     # -- running -----------------------------------------------------------------------------
 
-    async def run(self, stop: asyncio.Event, report: Callable[[str], None]) -> None:
-        """Initial full scan, then scan what the watcher reports until ``stop`` is set."""
+    def request_sync(self) -> None:
+        """Ask the running loop to publish and receive now (e.g. a relay notification)."""
+        self._sync_requested = True
+        if self._wake is not None:
+            self._wake.set()
+
+    async def run(
+        self,
+        stop: asyncio.Event,
+        report: Callable[[str], None],
+        sync_interval_s: float = 60.0,
+    ) -> None:
+        """Initial full scan, then: scan what the watcher reports, and — with a transport — publish
+        after every scan that changed something, receive when asked (notifications) and every
+        ``sync_interval_s`` as a backstop, retrying with backoff while the relay is unreachable."""
         pending: set[str] = {FULL}
-        wake = asyncio.Event()
+        self._wake = wake = asyncio.Event()
+        self._sync_requested = self.syncer is not None
         wake.set()
+        loop = asyncio.get_running_loop()
+        backoff = 1.0
+        next_sync = loop.time() + sync_interval_s
 
         def on_dirty(paths: set[str]) -> None:
             pending.update(paths)
@@ -194,25 +213,44 @@ class FolderRunner:
         try:
             while not stop.is_set():
                 waiter = asyncio.ensure_future(wake.wait())
-                await asyncio.wait({waiter, stopper}, return_when=asyncio.FIRST_COMPLETED)
+                timeout = max(0.0, next_sync - loop.time()) if self.syncer is not None else None
+                await asyncio.wait({waiter, stopper}, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
                 waiter.cancel()
                 if stop.is_set():
                     break
                 wake.clear()
+                if self.syncer is not None and loop.time() >= next_sync:
+                    self._sync_requested = True
                 batch, pending = pending, set()
-                if not batch:
-                    continue
-                try:
-                    result = await asyncio.to_thread(self.scan, batch)
-                except CoveError as e:
-                    report(f"{self.folder.path}: {e}")
-                    continue
-                if result.changes:
-                    report(f"{self.folder.path}: " + ", ".join(str(c) for c in result.changes[:5])
-                           + (f" and {len(result.changes) - 5} more" if len(result.changes) > 5 else ""))
+                if batch:
+                    try:
+                        result = await self.scan_async(batch)
+                    except CoveError as e:
+                        report(f"{self.folder.path}: {e}")
+                        continue
+                    if result.changes:
+                        self._sync_requested = self.syncer is not None
+                        report(f"{self.folder.path}: " + ", ".join(str(c) for c in result.changes[:5])
+                               + (f" and {len(result.changes) - 5} more" if len(result.changes) > 5 else ""))
+                if self._sync_requested and self.syncer is not None:
+                    self._sync_requested = False
+                    try:
+                        out = await self.sync_async()
+                        backoff = 1.0
+                        next_sync = loop.time() + sync_interval_s
+                        if out is not None and out.execution.applied:
+                            report(f"{self.folder.path}: applied " + ", ".join(
+                                str(a) for a in out.execution.applied[:5]))
+                        if out is not None and out.received.refused:
+                            report(f"{self.folder.path}: refused: {out.received.refused[0]}")
+                    except CoveError as e:
+                        report(f"{self.folder.path}: sync: {e}; retrying in {backoff:.0f} s")
+                        next_sync = loop.time() + backoff
+                        backoff = min(backoff * 2, 300.0)
         finally:
             stopper.cancel()
             watcher.stop()
+            self._wake = None
 
 
 __all__ = ["FolderRunner", "FolderState", "Dirs"]

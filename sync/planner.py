@@ -26,6 +26,10 @@ Rules this module adds to the design doc (each one keeps all devices converging)
   conflict copy: nothing would be lost.
 * Of several losing candidates with identical content, only the top-ranked one's device makes the
   copy, so one losing version is kept once.
+
+Convergence needs every device to see the same records: pass this device's own latest published
+record among the remote records too (without it, a device that merged its own version with
+another one can keep a different content than the others under the same version).
 """
 
 from __future__ import annotations
@@ -41,7 +45,16 @@ from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
-from sync.records import Block, FileRecord, FileType, Ordering, RemoteRecord, VersionVector, compare
+from sync.entries import NewerFormat, PayloadError, record_from_wire, record_to_wire
+from sync.fileops import UnsafePath, check_relpath
+from sync.records import (
+    FileRecord,
+    FileType,
+    Ordering,
+    RemoteRecord,
+    VersionVector,
+    compare,
+)
 from sync.wire.ids import short_id
 
 CONFLICT_FORMAT_VERSION = 1
@@ -250,42 +263,45 @@ class ConflictRecord:
             "id": self.id,
             "path": self.path,
             "copy_path": self.copy_path,
-            "winner": {"origin": self.winner.origin, "record": record_to_dict(self.winner.record)},
-            "loser": {"origin": self.loser.origin, "record": record_to_dict(self.loser.record)},
-            "ancestor": None if self.ancestor is None else record_to_dict(self.ancestor),
+            "winner": {"origin": self.winner.origin, "record": record_to_wire(self.winner.record)},
+            "loser": {"origin": self.loser.origin, "record": record_to_wire(self.loser.record)},
+            "ancestor": None if self.ancestor is None else record_to_wire(self.ancestor),
             "created_at_ns": self.created_at_ns,
             "created_by": self.created_by,
         }
 
     @staticmethod
-    def from_dict(data: Mapping[str, object]) -> ConflictRecord:
-        """Inverse of :meth:`to_dict`. Raises ValueError on a malformed or newer-format dict."""
+    def from_dict(data: object) -> ConflictRecord:
+        """Inverse of :meth:`to_dict`, validating what came from another device.
+
+        Raises :class:`sync.entries.PayloadError` (a ValueError) on anything malformed or unsafe
+        (paths are checked like every path from elsewhere), and its subclass
+        :class:`sync.entries.NewerFormat` for a format newer than this Cove reads.
+        """
         if not isinstance(data, Mapping):
-            raise ValueError("a conflict record must be a JSON object")
+            raise PayloadError("a conflict record must be a JSON object")
         v = data.get("v")
-        if not isinstance(v, int) or isinstance(v, bool):
-            raise ValueError("conflict record has no format version")
+        if not isinstance(v, int) or isinstance(v, bool) or v < 1:
+            raise PayloadError("conflict record has no valid format version")
         if v > CONFLICT_FORMAT_VERSION:
-            raise ValueError(
-                f"conflict record format {v} is newer than this version of Cove understands "
-                f"({CONFLICT_FORMAT_VERSION}); update Cove"
+            raise NewerFormat(
+                f"conflict record format {v} is newer than this Cove reads ({CONFLICT_FORMAT_VERSION}); "
+                "upgrade Cove on this device"
             )
-        if v < 1:
-            raise ValueError(f"unknown conflict record format {v}")
         try:
             anc = data["ancestor"]
             return ConflictRecord(
-                id=_str(data["id"]),
-                path=_str(data["path"]),
-                copy_path=_str(data["copy_path"]),
+                id=_text(data["id"], "id"),
+                path=_safe_path(data["path"]),
+                copy_path=_safe_path(data["copy_path"]),
                 winner=_side(data["winner"]),
                 loser=_side(data["loser"]),
-                ancestor=None if anc is None else record_from_dict(anc),  # type: ignore[arg-type]
-                created_at_ns=_int(data["created_at_ns"]),
-                created_by=_str(data["created_by"]),
+                ancestor=None if anc is None else record_from_wire(anc),
+                created_at_ns=_integer(data["created_at_ns"], "created_at_ns"),
+                created_by=_text(data["created_by"], "created_by"),
             )
         except KeyError as e:
-            raise ValueError(f"conflict record lacks {e.args[0]!r}") from None
+            raise PayloadError(f"conflict record lacks {e.args[0]!r}") from None
 
 
 def conflict_id(path: str, winner: VersionVector, loser: VersionVector) -> str:
@@ -294,76 +310,31 @@ def conflict_id(path: str, winner: VersionVector, loser: VersionVector) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()[:32]
 
 
-def record_to_dict(r: FileRecord) -> dict[str, object]:
-    """JSON-able form of a record as other devices see it (no inode, no local sequence)."""
-    return {
-        "path": r.path,
-        "type": r.type.value,
-        "size": r.size,
-        "mtime_ns": r.mtime_ns,
-        "mode": r.mode,
-        "hash": None if r.content_hash is None else r.content_hash.hex(),
-        "blocks": [[b.hash.hex(), b.size] for b in r.blocks],
-        "target": r.symlink_target,
-        "version": r.version.as_dict(),
-        "deleted": r.deleted,
-        "by": r.modified_by,
-    }
-
-
-def record_from_dict(d: Mapping[str, object]) -> FileRecord:
-    """Inverse of :func:`record_to_dict`; ValueError on anything malformed."""
-    if not isinstance(d, Mapping):
-        raise ValueError("a file record must be a JSON object")
-    try:
-        h = d["hash"]
-        blocks = d["blocks"]
-        target = d["target"]
-        version = d["version"]
-        deleted = d["deleted"]
-        if not isinstance(blocks, list) or not isinstance(version, dict) or not isinstance(deleted, bool):
-            raise ValueError("malformed file record")
-        if target is not None and not isinstance(target, str):
-            raise ValueError("malformed symlink target")
-        return FileRecord(
-            path=_str(d["path"]),
-            type=FileType(d["type"]),
-            size=_int(d["size"]),
-            mtime_ns=_int(d["mtime_ns"]),
-            mode=_int(d["mode"]),
-            content_hash=None if h is None else bytes.fromhex(_str(h)),
-            blocks=tuple(_block(b) for b in blocks),
-            symlink_target=target,
-            version=VersionVector.from_json(json.dumps(version)),
-            deleted=deleted,
-            modified_by=_str(d["by"]),
-        )
-    except KeyError as e:
-        raise ValueError(f"file record lacks {e.args[0]!r}") from None
-
-
-def _block(b: object) -> Block:
-    if not isinstance(b, list) or len(b) != 2:
-        raise ValueError("malformed block")
-    return Block(hash=bytes.fromhex(_str(b[0])), size=_int(b[1]))
-
-
 def _side(d: object) -> ConflictSide:
     if not isinstance(d, Mapping):
-        raise ValueError("malformed conflict side")
-    return ConflictSide(origin=_str(d["origin"]), record=record_from_dict(d["record"]))
+        raise PayloadError("malformed conflict side")
+    return ConflictSide(origin=_text(d["origin"], "origin"), record=record_from_wire(d["record"]))
 
 
-def _str(x: object) -> str:
+def _text(x: object, what: str) -> str:
     if not isinstance(x, str):
-        raise ValueError(f"expected a string, got {type(x).__name__}")
+        raise PayloadError(f"conflict record field {what!r} must be text")
     return x
 
 
-def _int(x: object) -> int:
-    if not isinstance(x, int) or isinstance(x, bool):
-        raise ValueError(f"expected an integer, got {type(x).__name__}")
+def _integer(x: object, what: str) -> int:
+    if not isinstance(x, int) or isinstance(x, bool) or x < 0:
+        raise PayloadError(f"conflict record field {what!r} must be a non-negative integer")
     return x
+
+
+def _safe_path(x: object) -> str:
+    path = _text(x, "path")
+    try:
+        check_relpath(path)
+    except UnsafePath as e:
+        raise PayloadError(f"unsafe path in conflict record: {e}") from e
+    return path
 
 
 # --- conflict names ------------------------------------------------------------------------------
@@ -517,8 +488,14 @@ def plan(
     """What to do so that the folder reflects the remote records (see module docstring).
 
     ``local`` is the index (path → record, tombstones included); ``remote`` the latest record of
-    each origin per path; ``device_names`` maps device IDs (full or short) to display names for
+    each origin per path (this device's own latest published record included, see
+    :func:`resolve`); ``device_names`` maps device IDs (full or short) to display names for
     conflict copies; ``ancestors`` optional older records per path (for conflict records).
+
+    ``local`` may be a part of the index, but then it must hold every **ancestor** of each path in
+    ``remote`` and every **descendant** of each such path that is a local directory: an ancestor
+    missing from both maps is taken as missing on disk (MKDIR, published), and a directory's
+    children missing from ``local`` are taken as absent (the directory may be deleted).
 
     Directories: a path that keeps a live entry under it after this plan (a local file the remote
     side never saw, a download, a conflict copy) must be a directory. When the resolved state says
@@ -561,10 +538,10 @@ def plan(
         )
 
     for p in sorted(resolutions):
-        res = resolutions[p]
-        if res.local_lost:
-            w = res.winner
-            side = ConflictSide(w.origin, w.record) if w is not None else ConflictSide(device, res.target)
+        lost = resolutions[p]
+        if lost.local_lost:
+            w = lost.winner
+            side = ConflictSide(w.origin, w.record) if w is not None else ConflictSide(device, lost.target)
             keep_aside(p, local[p], side)
 
     # Directories that must exist because something live stays under them.
@@ -745,14 +722,14 @@ def _order(actions: list[Action], local: Mapping[str, FileRecord]) -> list[Actio
         for c in cs:
             for f in frees.get(path, ()):
                 edge(f, c)
-            for a in _ancestors(path):
-                if a in mkdirs:
-                    edge(mkdirs[a], c)
+            for anc in _ancestors(path):
+                if anc in mkdirs:
+                    edge(mkdirs[anc], c)
     for path, fs in frees.items():
-        for a in _ancestors(path):
-            if a in dir_deletes:
+        for anc in _ancestors(path):
+            if anc in dir_deletes:
                 for f in fs:
-                    edge(f, dir_deletes[a])
+                    edge(f, dir_deletes[anc])
 
     def key(i: int) -> tuple:
         a = actions[i]

@@ -44,7 +44,10 @@ class FolderPicker(QComboBox):
         super().__init__(parent)
         self.ctx = ctx
         self.reload()
-        ctx.host.folders_changed.connect(lambda _infos: self.reload())
+        ctx.host.folders_changed.connect(self._folders_changed)
+
+    def _folders_changed(self, _infos: list) -> None:
+        self.reload()
 
     def reload(self) -> None:
         current = self.current_id()

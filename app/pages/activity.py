@@ -52,10 +52,13 @@ class ActivityPage(QWidget):
 
         self._timer = QTimer(self, singleShot=True, interval=300)  # coalesce bursts of changes
         self._timer.timeout.connect(self.reload)
-        ctx.host.changes.connect(lambda *_: self._timer.start())
-        ctx.host.reported.connect(lambda *_: self._timer.start())
+        ctx.host.changes.connect(self._soon)
+        ctx.host.reported.connect(self._soon)
         self.loading = False
         self.reload()
+
+    def _soon(self, *_args: object) -> None:
+        self._timer.start()
 
     def reload(self) -> None:
         if self.loading:

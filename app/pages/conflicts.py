@@ -127,13 +127,16 @@ class ConflictsPage(QWidget):
         layout.addLayout(buttons)
         self.loading = False
         self._buttons(False)
-        ctx.host.changes.connect(lambda *_: self.reload())
+        ctx.host.changes.connect(self._changed)
         self.reload()
 
     def _buttons(self, enabled: bool) -> None:
         for b in (self.keep_mine, self.keep_theirs, self.keep_both):
             b.setEnabled(enabled)
         self.select_all.setEnabled(bool(self.model.rows))
+
+    def _changed(self, *_args: object) -> None:
+        self.reload()
 
     def reload(self) -> None:
         if self.loading:

@@ -4,6 +4,7 @@ directories load on demand."""
 
 from __future__ import annotations
 
+import sqlite3
 import time
 from pathlib import Path
 
@@ -16,7 +17,6 @@ from app.tree_model import PAGE, Column, FileTreeModel, Role
 from sync.config import Dirs, write_marker
 from sync.index import Index
 from sync.queries import Entry, FileStatus
-from sync.records import FileRecord, FileType, VersionVector
 
 DIRS, PER_DIR = 100, 1000  # 100,000 files
 
@@ -29,20 +29,24 @@ def big_folder(tmp_path_factory) -> tuple[Path, Path]:
     root.mkdir()
     write_marker(root, "bigfolder")
     db = Dirs.under(base / "home").index_path("bigfolder")
-    index = Index.open(db, "DEVICE")
-    v = VersionVector.of({"DEVICE": 1})
-    seq = 0
-    with index.transaction():
-        for d in range(DIRS):
+    Index.open(db, "DEVICE").close()  # the real schema
+    rows, seq = [], 0
+    for d in range(DIRS):
+        (root / f"d{d:03}").mkdir()
+        seq += 1
+        rows.append((f"d{d:03}", "dir", 0, 0, None, seq))
+        for i in range(PER_DIR):
             seq += 1
-            index.put(FileRecord(f"d{d:03}", FileType.DIRECTORY, version=v, sequence=seq, modified_by="DEVICE"))
-            (root / f"d{d:03}").mkdir()
-            for i in range(PER_DIR):
-                seq += 1
-                index.put(FileRecord(f"d{d:03}/f{i:04}.txt", FileType.FILE, size=i, mtime_ns=i,
-                                     content_hash=b"h" * 32, version=v, sequence=seq, modified_by="DEVICE"))
-    assert index.count() == DIRS * (PER_DIR + 1)
-    index.close()
+            rows.append((f"d{d:03}/f{i:04}.txt", "file", i, i, b"h" * 32, seq))
+    with sqlite3.connect(db) as conn:  # bulk insert: Index.put per row would take seconds
+        conn.executemany(
+            "INSERT INTO files (path, type, size, mtime_ns, inode, mode, content_hash, blocks, "
+            "symlink_target, version, deleted, sequence, modified_by, changed_at_ns) "
+            "VALUES (?, ?, ?, ?, 0, 420, ?, NULL, NULL, '{\"DEVICE\": 1}', 0, ?, 'DEVICE', 1)",
+            rows,
+        )
+    with Index.open(db, "DEVICE") as index:
+        assert index.count() == DIRS * (PER_DIR + 1)
     return root, db
 
 

@@ -38,31 +38,35 @@ class Device:
         return await self.runner.sync_async()
 
     def files(self) -> dict[str, bytes | str]:
-        """Everything in the folder (files' bytes, symlinks' targets, directories as 'dir')."""
-        out: dict[str, bytes | str] = {}
-        for dirpath, dirnames, filenames in os.walk(self.root):
-            rel_dir = os.path.relpath(dirpath, self.root)
-            if rel_dir == ".cove" or rel_dir.startswith(".cove" + os.sep):
-                dirnames[:] = []
-                continue
-            for d in list(dirnames):
-                full = os.path.join(dirpath, d)
-                rel = os.path.normpath(os.path.join(rel_dir, d))
-                if rel == ".cove":
-                    continue
-                if os.path.islink(full):
-                    out[rel] = "link:" + os.readlink(full)
-                    dirnames.remove(d)
-                else:
-                    out[rel] = "dir"
-            for f in filenames:
-                full = os.path.join(dirpath, f)
-                rel = os.path.normpath(os.path.join(rel_dir, f))
-                out[rel] = ("link:" + os.readlink(full)) if os.path.islink(full) else Path(full).read_bytes()
-        return out
+        return tree(self.root)
 
     def close(self) -> None:
         self.runner.close()
+
+
+def tree(root: Path) -> dict[str, bytes | str]:
+    """Everything in a folder but .cove/ (files' bytes, symlinks' targets, directories as 'dir')."""
+    out: dict[str, bytes | str] = {}
+    for dirpath, dirnames, filenames in os.walk(root):
+        rel_dir = os.path.relpath(dirpath, root)
+        if rel_dir == ".cove" or rel_dir.startswith(".cove" + os.sep):
+            dirnames[:] = []
+            continue
+        for d in list(dirnames):
+            full = os.path.join(dirpath, d)
+            rel = os.path.normpath(os.path.join(rel_dir, d))
+            if rel == ".cove":
+                continue
+            if os.path.islink(full):
+                out[rel] = "link:" + os.readlink(full)
+                dirnames.remove(d)
+            else:
+                out[rel] = "dir"
+        for f in filenames:
+            full = os.path.join(dirpath, f)
+            rel = os.path.normpath(os.path.join(rel_dir, f))
+            out[rel] = ("link:" + os.readlink(full)) if os.path.islink(full) else Path(full).read_bytes()
+    return out
 
 
 def make_devices(base: Path, names: list[str]) -> tuple[MemoryRelay, list[Device]]:

@@ -21,7 +21,15 @@ from sync.planner import (
     plan,
     resolve,
 )
-from sync.records import Block, FileRecord, FileType, Ordering, RemoteRecord, VersionVector, compare
+from sync.records import (
+    Block,
+    FileRecord,
+    FileType,
+    Ordering,
+    RemoteRecord,
+    VersionVector,
+    compare,
+)
 
 DEV_A = "-".join(["AAAAAAA"] * 8)
 DEV_B = "-".join(["BBBBBBB"] * 8)
@@ -289,7 +297,9 @@ def test_conflict_record_newer_format_is_a_clear_error():
         pytest.param(lambda d: d.pop("winner"), id="no-winner"),
         pytest.param(lambda d: d.update(created_at_ns="soon"), id="bad-int"),
         pytest.param(lambda d: d["loser"]["record"].update(type="fifo"), id="bad-type"),
-        pytest.param(lambda d: d["loser"]["record"].update(blocks=[["zz", 1]]), id="bad-block"),
+        pytest.param(lambda d: d["loser"]["record"].update(blocks="!!"), id="bad-block"),
+        pytest.param(lambda d: d.update(copy_path="../outside"), id="escaping-copy-path"),
+        pytest.param(lambda d: d["winner"]["record"].update(path="/etc/passwd"), id="absolute-record-path"),
     ],
 )
 def test_conflict_record_malformed(mutate):

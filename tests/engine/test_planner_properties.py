@@ -16,7 +16,14 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from sync.planner import ActionKind, plan, resolve
-from sync.records import FileRecord, FileType, Ordering, RemoteRecord, VersionVector, compare
+from sync.records import (
+    FileRecord,
+    FileType,
+    Ordering,
+    RemoteRecord,
+    VersionVector,
+    compare,
+)
 
 DEVICES = ["-".join([c * 7] * 8) for c in "ABC"]
 SHORT = {dev: dev.replace("-", "")[:13] for dev in DEVICES}
@@ -112,7 +119,7 @@ def simulate(events: list[tuple]) -> dict[str, Device]:
     return devices
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=200, deadline=None)
 @given(history)
 def test_convergence_once_everything_is_received(events):
     devices = simulate(events)
@@ -144,7 +151,22 @@ live_records = st.builds(
 )
 
 
-@settings(max_examples=200, deadline=None)
+records = st.one_of(live_records, live_records.map(lambda r: r.with_changes(deleted=True)))
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(records, min_size=1, max_size=4), st.one_of(st.none(), records), st.sampled_from(DEVICES), st.randoms())
+def test_resolution_is_order_independent_and_merges_every_input(remote_records, local, device, rnd):
+    remotes = [RemoteRecord(DEVICES[i % 3], r) for i, r in enumerate(remote_records)]
+    res = resolve(local, remotes, device)
+    for _ in range(3):
+        rnd.shuffle(remotes)
+        assert resolve(local, remotes, device) == res
+    for r in [*remote_records, *([local] if local else [])]:
+        assert compare(res.target.version, r.version) in (Ordering.NEWER, Ordering.EQUAL)
+
+
+@settings(max_examples=100, deadline=None)
 @given(st.lists(live_records, min_size=1, max_size=4), st.sampled_from(DEVICES), st.booleans(), st.randoms())
 def test_no_resurrection_of_a_dominating_tombstone(lives, deleter, tomb_is_local, rnd):
     merged = VersionVector()
@@ -161,7 +183,7 @@ def test_no_resurrection_of_a_dominating_tombstone(lives, deleter, tomb_is_local
     assert res.target.version == tomb.version
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=100, deadline=None)
 @given(live_records, vectors, st.integers(0, 1), st.booleans())
 def test_edit_beats_concurrent_delete(base_record, base, order, edit_is_local):
     editor, deleter = (DEVICES[0], DEVICES[1]) if order else (DEVICES[1], DEVICES[0])
@@ -250,7 +272,7 @@ def apply_on_disk(disk: dict[str, str], actions) -> None:
             assert p in disk
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=150, deadline=None)
 @given(trees, trees, st.sets(st.sampled_from(UNIVERSE)))
 def test_plans_apply_in_order_and_reach_the_remote_tree(local_tree, remote_tree, unpublished):
     """B changed its tree after seeing A's; A also has files B never heard of (``unpublished``

@@ -1,0 +1,1 @@
+"""A deterministic, seeded simulator of several devices syncing one folder (see simulator.py)."""
