@@ -18,7 +18,7 @@ from pathlib import Path
 from PySide6.QtCore import QObject, QTimer, QUrl, Signal
 from PySide6.QtWidgets import QApplication, QSystemTrayIcon
 
-from app.conflicts_model import ConflictCopySource, ConflictSource
+from app.conflicts_model import ConflictCopySource, ConflictSource, EngineConflictSource
 from app.context import Context, SettingsStore
 from app.engine_host import EngineHost, FolderInfo
 from app.icons import icon
@@ -71,7 +71,10 @@ class CoveApp(QObject):
         if copy_text is not None:
             ctx.copy_text = copy_text
         self.ctx = ctx
-        self.conflicts = conflict_source or ConflictCopySource(self._conflict_folders, self.engine.identity.short_id)
+        copies = ConflictCopySource(self._conflict_folders, self.engine.identity.short_id)
+        if conflict_source is None and hasattr(self.engine, "conflicts"):
+            conflict_source = EngineConflictSource(self.engine, asyncio.get_event_loop(), copies)
+        self.conflicts = conflict_source or copies
         use_tray = QSystemTrayIcon.isSystemTrayAvailable() if tray is None else tray
         self.tray: Tray | None = Tray(self) if use_tray else None
         self.window = MainWindow(ctx, self.conflicts)

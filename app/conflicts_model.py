@@ -63,7 +63,8 @@ class ConflictItem:
     mine: Side
     theirs: Side
     ancestor: Side | None = None
-    copy_path: str = ""  # the conflict copy's relative path (ConflictCopySource)
+    copy_path: str = ""  # the conflict copy's relative path
+    recorded: bool = False  # the engine has a conflict record for it (resolve through the engine)
 
     @property
     def kind(self) -> str:
@@ -237,6 +238,55 @@ def _observed(root: Path, rel: str):
     if record is None:
         raise FileNotFoundError(f"{rel} is gone")
     return record
+
+
+# -- conflicts the engine recorded (sync.planner.ConflictRecord via Engine.conflicts) -------------
+
+
+def item_from_open(conflict: Any) -> ConflictItem:
+    """A :class:`sync.conflicts.OpenConflict` as the workbench shows it. The path holds the
+    winning version, the copy the losing one; ``mine_is_copy`` says which one is this device's."""
+    rec, folder = conflict.record, conflict.folder
+    at_path = Side("", rec.winner.record.modified_by, rec.winner.record.mtime_ns, rec.winner.record.size,
+                   conflict.path)
+    at_copy = Side("", rec.loser.record.modified_by, rec.loser.record.mtime_ns, rec.loser.record.size,
+                   conflict.copy)
+    mine, theirs = (at_copy, at_path) if conflict.mine_is_copy else (at_path, at_copy)
+    mine = Side("This device", mine.device, mine.mtime_ns, mine.size, mine.file)
+    theirs = Side(theirs.device or "Other device", theirs.device, theirs.mtime_ns, theirs.size, theirs.file)
+    anc = rec.ancestor
+    ancestor = Side("Common ancestor", anc.modified_by, anc.mtime_ns, anc.size, None) if anc else None
+    return ConflictItem(f"{folder.id}:{rec.copy_path}", folder.id, folder.label or folder.path.name, rec.path,
+                        mine, theirs, ancestor, rec.copy_path, recorded=True)
+
+
+class EngineConflictSource:
+    """The engine's open conflicts (``Engine.conflicts``), resolved with ``Engine.resolve`` on the
+    app's asyncio loop; conflict copies on disk without a record (e.g. made by an older Cove) are
+    listed and resolved by :class:`ConflictCopySource`."""
+
+    def __init__(self, engine: Any, loop: Any, copies: ConflictCopySource):
+        self.engine, self.loop, self.copies = engine, loop, copies
+
+    def conflicts(self) -> list[ConflictItem]:
+        recorded = [item_from_open(c) for c in self.engine.conflicts()]
+        known = {i.key for i in recorded}
+        return sorted(recorded + [i for i in self.copies.conflicts() if i.key not in known],
+                      key=lambda i: (i.folder_label, i.path))
+
+    def resolve(self, item: ConflictItem, resolution: Resolution) -> None:
+        if not item.recorded:
+            self.copies.resolve(item, resolution)
+            return
+        import asyncio
+
+        from sync.conflicts import Keep as EngineKeep
+
+        keep = {Resolution.KEEP_MINE: EngineKeep.MINE, Resolution.KEEP_THEIRS: EngineKeep.THEIRS,
+                Resolution.KEEP_BOTH: EngineKeep.BOTH}[resolution]
+        root = self.engine.folder(item.folder_id).path
+        future = asyncio.run_coroutine_threadsafe(self.engine.resolve(root / item.path, keep), self.loop)
+        future.result(timeout=300)
 
 
 # -- the list model ---------------------------------------------------------------------------------

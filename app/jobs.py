@@ -32,6 +32,12 @@ class Job(QRunnable):
 
     def run(self) -> None:  # pool thread
         try:
+            self._run()
+        except RuntimeError:
+            pass  # the app is gone (exit without shutdown): nobody to deliver to
+
+    def _run(self) -> None:
+        try:
             result = self.fn(*self.args)
         except Exception as e:  # noqa: BLE001 - reported to the GUI, which shows it
             message = str(e) or e.__class__.__name__

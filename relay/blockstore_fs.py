@@ -25,9 +25,13 @@ all three steps for one block. Leftover temporaries from a crash are removed at 
 
 from __future__ import annotations
 
+import errno
+import fcntl
+import mmap
 import os
 import secrets
 import stat
+import threading
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -36,11 +40,15 @@ from relay.errors import NotFound
 from sync.wire.ids import is_block_id, is_folder_id
 
 SYNC_THREADS = 16
+_ALIGN = 4096
+_O_DIRECT = getattr(os, "O_DIRECT", 0)
 
 
 class FsBlockStore:
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, *, direct_io: bool = True) -> None:
         self.root = Path(root)
+        self.direct_io = direct_io and _O_DIRECT != 0
+        self._local = threading.local()
         self.tmp = self.root / ".tmp"
         self.tmp.mkdir(parents=True, exist_ok=True)
         self._root_s = str(self.root)
@@ -59,9 +67,19 @@ class FsBlockStore:
         if not is_block_id(block_id):
             raise NotFound("no such block", code="block_not_found")
         tmp = f"{self._tmp_s}/{block_id}.{secrets.token_hex(8)}"
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
+        view = memoryview(data).cast("B")
+        direct = self.direct_io and len(view) >= _ALIGN
+        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC
         try:
-            view = memoryview(data)
+            fd = os.open(tmp, flags | (_O_DIRECT if direct else 0), 0o600)
+        except OSError as exc:
+            if not direct or exc.errno != errno.EINVAL:
+                raise
+            self.direct_io = direct = False  # this filesystem has no O_DIRECT (e.g. tmpfs)
+            fd = os.open(tmp, flags, 0o600)
+        try:
+            if direct:
+                view = self._write_direct(fd, view)
             while view:
                 n = os.write(fd, view)
                 view = view[n:]
@@ -71,6 +89,36 @@ class FsBlockStore:
             raise
         os.close(fd)
         return tmp
+
+    def _write_direct(self, fd: int, view: memoryview) -> memoryview:
+        """Write the 4 KiB-aligned head of ``view`` with O_DIRECT from an aligned per-thread
+        buffer, then switch ``fd`` back to buffered I/O; returns the part still to write.
+
+        O_DIRECT skips the page-cache copy (the largest CPU cost of ingest here) and keeps cold
+        uploaded ciphertext from evicting hot pages; durability is unchanged, since
+        :meth:`sync` still fdatasyncs every file (size, allocation, the tail, the disk cache)."""
+        head = len(view) - len(view) % _ALIGN
+        buf = getattr(self._local, "buf", None)
+        if buf is None or len(buf) < head:
+            if buf is not None:
+                buf.close()
+            buf = self._local.buf = mmap.mmap(-1, max(head, 1 << 20))
+        buf[:head] = view[:head]
+        written = 0
+        try:
+            with memoryview(buf) as aligned:
+                while written < head:
+                    n = os.write(fd, aligned[written:head])
+                    if n <= 0 or n % _ALIGN:
+                        written += max(n, 0)
+                        break
+                    written += n
+        except OSError as exc:
+            if exc.errno != errno.EINVAL:
+                raise
+            self.direct_io = False  # the device wants a larger alignment: stop trying
+        fcntl.fcntl(fd, fcntl.F_SETFL, fcntl.fcntl(fd, fcntl.F_GETFL) & ~_O_DIRECT)
+        return view[written:]
 
     def publish(self, folder: str, block_id: str, tmp: str) -> list[str]:
         """Rename a staged file into place; returns the paths :meth:`sync` must make durable

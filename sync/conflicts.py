@@ -23,6 +23,7 @@ from sync.fileops import atomic_write, resolve_inside, unchanged_since
 from sync.history import ArchiveReason, Keep as HistoryKeep
 from sync.index import Index
 from sync.planner import ConflictRecord
+from sync.wire.ids import short_id
 
 
 class Keep(enum.Enum):
@@ -54,7 +55,7 @@ def open_conflicts(index: Index, folder: FolderConfig) -> list[OpenConflict]:
     out = []
     for _id, _path, data, _created, _resolved, _res in index.conflicts():
         record = ConflictRecord.from_dict(json.loads(data))
-        out.append(OpenConflict(record, folder, record.loser.origin == index.device))
+        out.append(OpenConflict(record, folder, short_id(record.loser.origin) == index.device))
     return out
 
 

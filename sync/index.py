@@ -104,6 +104,13 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE INDEX block_locations_hash ON block_locations(hash);
     CREATE INDEX block_locations_path ON block_locations(path);
     ALTER TABLE files ADD COLUMN publish INTEGER NOT NULL DEFAULT 1;
+    CREATE TABLE entries (
+        device TEXT NOT NULL,
+        seq INTEGER NOT NULL,
+        hash TEXT NOT NULL,
+        wire TEXT NOT NULL,
+        PRIMARY KEY (device, seq)
+    );
     """,
 )
 
@@ -537,6 +544,24 @@ class Index:
             self._conn.execute(
                 "INSERT OR REPLACE INTO heads (device, seq, hash) VALUES (?,?,?)", (device, seq, entry_hash)
             )
+
+    def put_entry(self, device: str, seq: int, entry_hash: str, wire: str) -> None:
+        """Keep a verified log entry (this device's own or another's), to serve LAN peers."""
+        with self.transaction():
+            self._conn.execute(
+                "INSERT OR IGNORE INTO entries (device, seq, hash, wire) VALUES (?,?,?,?)",
+                (device, seq, entry_hash, wire),
+            )
+
+    def entries_after(self, device: str, seq: int, limit: int = 1000) -> list[str]:
+        """Wire forms of ``device``'s entries after ``seq``, in order."""
+        with self._lock:
+            return [
+                r[0]
+                for r in self._conn.execute(
+                    "SELECT wire FROM entries WHERE device=? AND seq>? ORDER BY seq LIMIT ?", (device, seq, limit)
+                )
+            ]
 
     def heads(self) -> dict[str, tuple[int, str]]:
         with self._lock:

@@ -211,11 +211,16 @@ def resolve(local: FileRecord | None, remotes: Sequence[RemoteRecord], device: s
     else:
         kind = ConflictKind.CONTENT
 
+    # The losing content on this disk is copied aside here when this device is the top-ranked
+    # holder of it: its own unpublished local version, or its own published one (the local
+    # record is then covered by the pool and not a candidate itself).
     local_lost = False
-    if local_cand is not None and local_live and local_cand in losers:
-        mine = _content_key(local_cand.record)
-        top = max((c for c in candidates if _content_key(c.record) == mine), key=_Candidate.rank)
-        local_lost = top is local_cand
+    if local is not None and local_live:
+        mine = _content_key(local)
+        holders = [c for c in candidates if c in losers and _content_key(c.record) == mine]
+        if holders:
+            top = max(holders, key=_Candidate.rank)
+            local_lost = top is local_cand or (local_cand is None and top.origin == me)
 
     return Resolution(
         target=target,

@@ -163,7 +163,12 @@ class Syncer:
                 resolutions=tuple(i["resolution"] for i in items if "resolution" in i),
                 device_name=self.device_name,
             )
-            self._seal_and_queue(encode_payload(payload), refs, epoch, upto, clear_pending=True)
+            seq = self._seal_and_queue(encode_payload(payload), refs, epoch, upto, clear_pending=True)
+            with self.index.transaction():
+                # Our own latest published record of a path is one of the candidates the planner
+                # weighs, exactly as other devices see it.
+                for r in records:
+                    self.index.put_remote(self.me, r, epoch, seq)
             sent += await self._flush_outbox()
         return sent
 
@@ -180,7 +185,7 @@ class Syncer:
             )
             await self._flush_outbox()
 
-    def _seal_and_queue(self, payload: bytes, refs: Sequence[str], epoch: int, upto: int, clear_pending: bool) -> None:
+    def _seal_and_queue(self, payload: bytes, refs: Sequence[str], epoch: int, upto: int, clear_pending: bool) -> int:
         with self.index.transaction():
             head = self.index.head(self.me)
             seq, prev = (head[0] + 1, head[1]) if head else (1, GENESIS_HASH)
@@ -201,11 +206,14 @@ class Syncer:
                 blocks=sorted(set(refs)),
                 ciphertext=ciphertext,
             )
-            self.index.outbox_add(seq, json.dumps(entry.to_wire(), sort_keys=True), upto)
+            wire = json.dumps(entry.to_wire(), sort_keys=True)
+            self.index.outbox_add(seq, wire, upto)
+            self.index.put_entry(self.me, seq, entry.entry_hash(), wire)
             self.index.set_head(self.me, seq, entry.entry_hash())
             self.index.set_meta(META_PUBLISHED, str(upto))
             if clear_pending:
                 self.index.set_meta(META_PENDING, "[]")
+        return seq
 
     async def _flush_outbox(self) -> int:
         sent = 0
@@ -280,22 +288,13 @@ class Syncer:
         return info
 
     async def receive(self) -> ReceiveReport:
+        """Read the relay's log after the folder cursor and ingest it."""
         report = ReceiveReport()
         cursor = int(self.index.get_meta(META_CURSOR, "0") or 0)
         for _ in range(1_000_000):
             page = await self.transport.fetch(self.folder, cursor)
             for rseq, entry in page.entries:
-                try:
-                    touched = await self._accept(entry, rseq)
-                    report.touched |= touched
-                    report.entries += 1
-                except RefusedEntry as e:
-                    report.refused.append(str(e))
-                    with self.index.transaction():
-                        self.index.record_errors(
-                            [(f".cove/log/{entry.device[:7]}", "refused_entry", str(e))], clear_under=[".cove/log"]
-                        )
-                        self.index.set_meta(META_CURSOR, str(rseq))
+                await self._ingest_one(entry, report, rseq)
                 cursor = rseq
             if not page.more or not page.entries:
                 break
@@ -305,16 +304,40 @@ class Syncer:
             pass  # the local cursor is the authority; the relay's copy is a convenience
         return report
 
-    async def _accept(self, entry: LogEntry, rseq: int) -> set[str]:
+    async def ingest(self, entries: Iterable[LogEntry]) -> ReceiveReport:
+        """Verify and store entries from any source (a LAN peer); same rules as from the relay."""
+        report = ReceiveReport()
+        for entry in entries:
+            await self._ingest_one(entry, report, None)
+        return report
+
+    async def _ingest_one(self, entry: LogEntry, report: ReceiveReport, rseq: int | None) -> None:
+        try:
+            report.touched |= await self._accept(entry, rseq)
+            report.entries += 1
+        except RefusedEntry as e:
+            report.refused.append(str(e))
+            with self.index.transaction():
+                self.index.record_errors(
+                    [(f".cove/log/{entry.device[:7]}", "refused_entry", str(e))], clear_under=[".cove/log"]
+                )
+                if rseq is not None:
+                    self.index.set_meta(META_CURSOR, str(rseq))
+
+    def _advance(self, rseq: int | None) -> None:
+        if rseq is not None:
+            self.index.set_meta(META_CURSOR, str(rseq))
+
+    async def _accept(self, entry: LogEntry, rseq: int | None) -> set[str]:
         if entry.folder != self.folder:
-            raise RefusedEntry(f"entry {rseq} belongs to another folder")
+            raise RefusedEntry(f"an entry of {entry.device[:7]} belongs to another folder")
         if entry.device == self.me:
             head = self.index.head(self.me)
             if head is None or entry.seq > head[0]:
                 raise RefusedEntry(
                     f"entry {entry.seq} claims to be from this device but this device never wrote it"
                 )
-            self.index.set_meta(META_CURSOR, str(rseq))
+            self._advance(rseq)
             return set()
         info = await self._device(entry.device)
         if info is None or info.revoked:
@@ -324,9 +347,9 @@ class Syncer:
         head = self.index.head(entry.device)
         have_seq, have_hash = head if head else (0, GENESIS_HASH)
         if entry.seq <= have_seq:
-            if entry.seq == have_seq and entry.entry_hash() == have_hash:
-                self.index.set_meta(META_CURSOR, str(rseq))
-                return set()
+            if self.index.entries_after(entry.device, entry.seq - 1, 1) == [json.dumps(entry.to_wire(), sort_keys=True)]:
+                self._advance(rseq)
+                return set()  # seen already (from a LAN peer or an earlier page)
             raise RefusedEntry(
                 f"entry {entry.seq} of {entry.device[:7]} is older than one already seen ({have_seq}): "
                 "the relay may be replaying or rewriting history; ignored"
@@ -361,7 +384,8 @@ class Syncer:
             if payload.device_name:
                 self.index.set_meta(f"device_name:{origin_short}", payload.device_name[:64])
             self.index.set_head(entry.device, entry.seq, entry.entry_hash())
-            self.index.set_meta(META_CURSOR, str(rseq))
+            self.index.put_entry(entry.device, entry.seq, entry.entry_hash(), json.dumps(entry.to_wire(), sort_keys=True))
+            self._advance(rseq)
         return touched
 
     # -- apply -------------------------------------------------------------------------------
@@ -382,6 +406,17 @@ class Syncer:
                 if r.type is FileType.DIRECTORY:
                     for child in self.index.records(include_deleted=True, prefix=p):
                         local[child.path] = child
+        # Every ancestor's own record too: the planner reads "not in local" as "no such directory
+        # here" and would otherwise give an existing ancestor a fresh version (not derived from
+        # the one this device holds) and publish it, so devices end with different versions.
+        for p in list(local):
+            parts = p.split("/")
+            for i in range(1, len(parts)):
+                a = "/".join(parts[:i])
+                if a not in local:
+                    r = self.index.get(a)
+                    if r is not None:
+                        local[a] = r
         return local
 
     async def apply(self, paths: set[str]) -> ExecutionReport:
@@ -395,7 +430,8 @@ class Syncer:
                 break
             remote = {p: self.index.remote_for(p) for p in todo}
             remote = {p: rs for p, rs in remote.items() if rs}
-            local = self._local_view(set(remote) | {p.rsplit("/", 1)[0] for p in remote if "/" in p})
+            ancestors = {p.rsplit("/", i)[0] for p in remote for i in range(1, p.count("/") + 1)}
+            local = self._local_view(set(remote) | ancestors)
             the_plan = plan(local, remote, device=self.short, device_names=self.device_names(), now_ns=self.clock())
             report = await self.executor.execute(the_plan)
             for conflict in report.conflicts:

@@ -562,8 +562,9 @@ class Simulator:
         for d in self.devices:
             recs = {r.path: r for r in d.runner.index.records()}
             states[d.name] = {
-                p: (r.type.value, r.content_hash, r.symlink_target, r.mode if r.type is FileType.FILE else None,
-                    r.version)
+                # a symlink's content is its target (its hash is not on the wire: only the origin has it)
+                p: (r.type.value, r.content_hash if r.type is FileType.FILE else None, r.symlink_target,
+                    r.mode if r.type is FileType.FILE else None, r.version)
                 for p, r in recs.items()
             }
             paths = set(trees[d.name])
