@@ -20,7 +20,7 @@ from PySide6.QtWidgets import QApplication, QSystemTrayIcon
 
 from app.conflicts_model import ConflictCopySource, ConflictSource, EngineConflictSource
 from app.context import Context, SettingsStore
-from app.engine_host import EngineHost, FolderInfo
+from app.engine_host import EngineHost
 from app.icons import icon
 from app.jobs import Jobs
 from app.main_window import MainWindow, Page

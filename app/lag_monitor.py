@@ -51,8 +51,7 @@ class LagMonitor(QObject):
         stall = (now - self._last) * 1000.0 - self.interval_ms
         self._last = now
         self.ticks += 1
-        if stall > self.max_stall_ms:
-            self.max_stall_ms = stall
+        self.max_stall_ms = max(self.max_stall_ms, stall)
         if stall > self.report_ms:
             self.stalls.append(stall)
             self.stalled.emit(stall)

@@ -125,7 +125,7 @@ class MainWindow(QMainWindow):
         self.raise_()
         self.activateWindow()
 
-    def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802
+    def closeEvent(self, event: QCloseEvent) -> None:
         # With a tray the app keeps running; without one, closing the window quits.
         event.accept()
         self.closed.emit()

@@ -14,12 +14,20 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
-from PySide6.QtCore import QAbstractTableModel, QModelIndex, QObject, QPersistentModelIndex, Qt
+from PySide6.QtCore import (
+    QAbstractTableModel,
+    QModelIndex,
+    QObject,
+    QPersistentModelIndex,
+    Qt,
+)
 
 from app.engine_host import FolderInfo
 from app.icons import human_size, icon, when
 from sync.index import HistoryEntry
 from sync.queries import Change, PastEntry, Problem
+
+NO_PARENT = QModelIndex()  # the invalid index: a shared default argument
 
 OBJECT = Qt.ItemDataRole.UserRole + 100
 T = TypeVar("T")
@@ -40,10 +48,10 @@ class TableModel(QAbstractTableModel, Generic[T]):
         self.rows = list(rows)
         self.endResetModel()
 
-    def rowCount(self, parent: Index = QModelIndex()) -> int:
+    def rowCount(self, parent: Index = NO_PARENT) -> int:
         return 0 if parent.isValid() else len(self.rows)
 
-    def columnCount(self, parent: Index = QModelIndex()) -> int:
+    def columnCount(self, parent: Index = NO_PARENT) -> int:
         return 0 if parent.isValid() else len(self.columns)
 
     def headerData(self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole):

@@ -13,11 +13,20 @@ from __future__ import annotations
 import enum
 from collections.abc import Callable
 
-from PySide6.QtCore import QAbstractItemModel, QModelIndex, QObject, QPersistentModelIndex, Qt, Signal
+from PySide6.QtCore import (
+    QAbstractItemModel,
+    QModelIndex,
+    QObject,
+    QPersistentModelIndex,
+    Qt,
+    Signal,
+)
 
 from app.icons import human_size, icon, when
 from app.jobs import Jobs
 from sync.queries import Entry, FileStatus
+
+NO_PARENT = QModelIndex()  # the invalid index: a shared default argument
 
 PAGE = 2000
 
@@ -57,7 +66,7 @@ STATUS_TEXT = {
 
 
 class Node:
-    __slots__ = ("entry", "parent", "row", "children", "pending", "loading")
+    __slots__ = ("children", "entry", "loading", "parent", "pending", "row")
 
     def __init__(self, entry: Entry | None, parent: Node | None, row: int):
         self.entry = entry
@@ -92,13 +101,13 @@ class FileTreeModel(QAbstractItemModel):
     def _node(self, index: QModelIndex | QPersistentModelIndex) -> Node:
         return index.internalPointer() if index.isValid() else self._root
 
-    def index(self, row: int, column: int, parent: QModelIndex | QPersistentModelIndex = QModelIndex()) -> QModelIndex:
+    def index(self, row: int, column: int, parent: QModelIndex | QPersistentModelIndex = NO_PARENT) -> QModelIndex:
         node = self._node(parent)
         if node.children is None or not (0 <= row < len(node.children)) or not (0 <= column < len(Column)):
             return QModelIndex()
         return self.createIndex(row, column, node.children[row])
 
-    def parent(self, index: QModelIndex | QPersistentModelIndex = QModelIndex()) -> QModelIndex:  # type: ignore[override]
+    def parent(self, index: QModelIndex | QPersistentModelIndex = NO_PARENT) -> QModelIndex:  # type: ignore[override]
         if not index.isValid():
             return QModelIndex()
         node: Node = index.internalPointer()
@@ -107,16 +116,16 @@ class FileTreeModel(QAbstractItemModel):
             return QModelIndex()
         return self.createIndex(p.row, 0, p)
 
-    def rowCount(self, parent: QModelIndex | QPersistentModelIndex = QModelIndex()) -> int:
+    def rowCount(self, parent: QModelIndex | QPersistentModelIndex = NO_PARENT) -> int:
         if parent.isValid() and parent.column() != 0:
             return 0
         node = self._node(parent)
         return len(node.children) if node.children is not None else 0
 
-    def columnCount(self, parent: QModelIndex | QPersistentModelIndex = QModelIndex()) -> int:
+    def columnCount(self, parent: QModelIndex | QPersistentModelIndex = NO_PARENT) -> int:
         return len(Column)
 
-    def hasChildren(self, parent: QModelIndex | QPersistentModelIndex = QModelIndex()) -> bool:
+    def hasChildren(self, parent: QModelIndex | QPersistentModelIndex = NO_PARENT) -> bool:
         node = self._node(parent)
         if not node.is_dir:
             return False

@@ -76,10 +76,10 @@ class FolderPage(QWizardPage):
         if chosen:
             self.path.setText(chosen)
 
-    def isComplete(self) -> bool:  # noqa: N802
+    def isComplete(self) -> bool:
         return bool(self.path.text().strip())
 
-    def validatePage(self) -> bool:  # noqa: N802
+    def validatePage(self) -> bool:
         problem = check_folder(self.path.text())
         self.error.setText(problem or "")
         return problem is None
@@ -126,7 +126,7 @@ class ModePage(QWizardPage):
         self.account.setEnabled(relay)
         self.error.setText("")
 
-    def validatePage(self) -> bool:  # noqa: N802
+    def validatePage(self) -> bool:
         if self.lan.isChecked():
             return True
         problem = validate_relay_url(self.url.text())

@@ -86,6 +86,8 @@ class Offload:
                     stopping = True
                     break
                 jobs.append(more)
+            import time as _t, os as _os, sys as _sys
+            _t0 = _t.perf_counter()
             results: list[tuple[bool, Any]] = []
             try:
                 with self.batch() if self.batch is not None else contextlib.nullcontext():
@@ -96,6 +98,11 @@ class Offload:
                             results.append((False, exc))
             except Exception as exc:  # the commit itself failed: nothing in the batch is durable
                 results = [(False, exc)] * len(jobs)
+            if _os.environ.get("OFFSTATS"):
+                self._st = getattr(self, "_st", [0, 0, 0.0])
+                self._st[0] += 1; self._st[1] += len(jobs); self._st[2] += _t.perf_counter() - _t0
+                if self._st[0] % 200 == 0:
+                    print(f"batches {self._st[0]} avg jobs {self._st[1]/self._st[0]:.1f} avg ms {self._st[2]/self._st[0]*1000:.2f}", file=_sys.stderr, flush=True)
             for (ok, value), (_, loop, fut) in zip(results, jobs):
                 with contextlib.suppress(RuntimeError):  # loop already closed
                     loop.call_soon_threadsafe(_resolve, fut, ok, value)

@@ -21,17 +21,16 @@ from pathlib import Path
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-import qasync  # noqa: E402
-from PySide6.QtCore import QUrl  # noqa: E402
-from PySide6.QtGui import QColor, QImage, QPainter  # noqa: E402
-from PySide6.QtWidgets import QApplication, QWidget  # noqa: E402
+import qasync
+from PySide6.QtGui import QColor, QImage, QPainter
+from PySide6.QtWidgets import QApplication, QWidget
 
-from app.application import CoveApp  # noqa: E402
-from app.main_window import Page  # noqa: E402
-from app.wizard import FirstRunWizard  # noqa: E402
-from sync.config import Dirs  # noqa: E402
-from sync.engine import Engine  # noqa: E402
-from sync.history import ArchiveReason, Keep  # noqa: E402
+from app.application import CoveApp
+from app.main_window import Page
+from app.wizard import FirstRunWizard
+from sync.config import Dirs
+from sync.engine import Engine
+from sync.history import ArchiveReason, Keep
 
 NOTES_V1 = "Groceries\n- apples\n- bread\n- coffee\n"
 NOTES_V2 = "Groceries\n- apples\n- sourdough bread\n- coffee\n- oat milk\n"
@@ -106,7 +105,7 @@ def main(out: Path) -> int:
     loop = qasync.QEventLoop(qapp, already_running=True)
     asyncio.set_event_loop(loop)
     with tempfile.TemporaryDirectory() as tmp:
-        dirs, root = sample_home(Path(tmp))
+        dirs, _root = sample_home(Path(tmp))
         app = CoveApp(dirs, tray=False, autostart_dir=Path(tmp) / "autostart", open_url=lambda u: True,
                       poll_ms=300)
         w = app.window

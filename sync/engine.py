@@ -285,7 +285,9 @@ class Engine:
 
     def _attach(self, folder: FolderConfig, client: RelayClient) -> FolderRunner:
         runner = self.runner(folder.id)
-        if runner.syncer is None:
+        if runner.syncer is not None:
+            runner.syncer.set_transport(client)
+        else:
             keyring = load_keyring(self.dirs, folder.id)
             if keyring is None:
                 raise CoveError(f"{folder.path}: this device has no key for the folder; add it again with `cove folder add`")

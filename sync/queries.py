@@ -141,7 +141,7 @@ class IndexReader:
     def close(self) -> None:
         self._conn.close()
 
-    def __enter__(self) -> IndexReader:
+    def __enter__(self) -> IndexReader:  # noqa: PYI034
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -284,9 +284,7 @@ def list_directory(
         is_dir = typ == "dir"
         if path in overlay:
             status = overlay[path]
-        elif path in errors:
-            status = FileStatus.ERROR
-        elif is_dir and path in error_dirs:
+        elif path in errors or is_dir and path in error_dirs:
             status = FileStatus.ERROR
         elif name not in on_disk:
             status = FileStatus.PENDING

@@ -41,6 +41,7 @@ import hashlib
 import json
 import logging
 import random
+import struct
 import time
 from collections.abc import (
     AsyncIterator,
@@ -64,7 +65,7 @@ from sync.wire.envelopes import (
     MembershipChange,
     sign_relay_auth,
 )
-from sync.wire.ids import device_id_from_public_key
+from sync.wire.ids import device_id_from_public_key, is_block_id
 
 log = logging.getLogger("cove.relay_client")
 
@@ -72,6 +73,9 @@ API_VERSION = 1
 HASH_HEADER = "X-Cove-Sha256"
 MAX_MISSING_QUERY = 10_000
 MAX_FETCH_LIMIT = 1000
+BATCH_CONTENT_TYPE = "application/x-cove-blocks"
+# One frame of a batch upload: raw block ID (32), SHA-256 of the data (32), length (u32 BE), data.
+_BATCH_HEADER = struct.Struct(">32s32sI")
 
 Clock = Callable[[], float]
 Sleep = Callable[[float], Awaitable[None]]
@@ -483,6 +487,8 @@ class RelayClient:
         *,
         clock: Clock = time.time,
         max_parallel: int = 8,
+        batch_bytes: int = 8 * 1024 * 1024,
+        batch_blocks: int = 256,
         retries: int = 3,
         retry_initial: float = 0.25,
         retry_max: float = 10.0,
@@ -498,6 +504,9 @@ class RelayClient:
         self._own_session = session is None
         self._clock = clock
         self.max_parallel = max(1, max_parallel)
+        self.batch_bytes = batch_bytes
+        self.batch_blocks = max(1, batch_blocks)
+        self._batch_upload: bool | None = None  # None: not tried yet; False: the relay has none
         self.retries = max(0, retries)
         self._retry_initial = retry_initial
         self._retry_max = retry_max
@@ -774,19 +783,61 @@ class RelayClient:
             headers={HASH_HEADER: hashlib.sha256(data).hexdigest(), "Content-Type": "application/octet-stream"})
         return bool(_get(out, "created", bool, "upload block"))
 
+    async def put_block_batch(self, folder: str, blocks: Sequence[tuple[str, bytes]]) -> None:
+        """Upload several blocks in one ``POST .../blocks`` (framed body, all or nothing).
+        :class:`IncompatibleRelay` if the relay has no batch upload."""
+        parts: list[bytes] = []
+        for block_id, data in blocks:
+            parts.append(_BATCH_HEADER.pack(bytes.fromhex(block_id), hashlib.sha256(data).digest(), len(data)))
+            parts.append(data)
+        out = await self._call("POST", f"/v1/folders/{folder}/blocks", data=b"".join(parts),
+                               headers={"Content-Type": BATCH_CONTENT_TYPE}, what=f"upload {len(blocks)} blocks")
+        got = {_get(b, "block", str, "upload blocks") for b in _get(out, "blocks", list, "upload blocks")}
+        if got != {b for b, _ in blocks}:
+            raise _bad("upload blocks", "the answer does not list the blocks sent")
+
+    def _batches(self, blocks: list[tuple[str, bytes]]) -> list[list[tuple[str, bytes]]]:
+        out: list[list[tuple[str, bytes]]] = []
+        current: list[tuple[str, bytes]] = []
+        size = 0
+        for item in blocks:
+            n = len(item[1]) + _BATCH_HEADER.size
+            if current and (size + n > self.batch_bytes or len(current) >= self.batch_blocks):
+                out.append(current)
+                current, size = [], 0
+            current.append(item)
+            size += n
+        if current:
+            out.append(current)
+        return out
+
     async def put_blocks(self, folder: str, blocks: Sequence[tuple[str, bytes]]) -> None:
-        """Upload blocks, at most ``max_parallel`` at a time; each retried on transient failures.
-        The first failure cancels the rest and is raised."""
+        """Upload blocks: in batches (``POST .../blocks``, up to ``batch_bytes`` / ``batch_blocks``
+        each) when the relay has batch upload, else one ``PUT`` per block; at most ``max_parallel``
+        requests in flight, each retried on transient failures. The first failure cancels the rest
+        and is raised."""
         unique = list({b: d for b, d in blocks}.items())
         if not unique:
             return
+        if not all(is_block_id(b) for b, _ in unique):
+            raise ValueError("block IDs must be 64 lowercase hex characters")
         sem = asyncio.Semaphore(self.max_parallel)
 
-        async def one(block_id: str, data: bytes) -> None:
-            async with sem:
-                await self.put_block(folder, block_id, data)
+        async def one(batch: list[tuple[str, bytes]]) -> None:
+            if len(batch) > 1 and self._batch_upload is not False:
+                async with sem:
+                    try:
+                        await self.put_block_batch(folder, batch)
+                        self._batch_upload = True
+                        return
+                    except IncompatibleRelay as exc:
+                        if exc.status not in (404, 405) or self._batch_upload:
+                            raise
+                        self._batch_upload = False  # an older relay: fall back to PUT per block
+            await asyncio.gather(*(self._put_one(sem, folder, b, d) for b, d in batch))
 
-        tasks = [asyncio.ensure_future(one(b, d)) for b, d in unique]
+        units = self._batches(unique) if self._batch_upload is not False else [[item] for item in unique]
+        tasks = [asyncio.ensure_future(one(u)) for u in units]
         try:
             done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)
             for t in done:
@@ -796,6 +847,10 @@ class RelayClient:
             for t in tasks:
                 t.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
+
+    async def _put_one(self, sem: asyncio.Semaphore, folder: str, block_id: str, data: bytes) -> None:
+        async with sem:
+            await self.put_block(folder, block_id, data)
 
     async def get_block(self, folder: str, block_id: str) -> bytes:
         what = f"download block {block_id[:12]}"

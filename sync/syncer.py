@@ -125,6 +125,13 @@ class Syncer:
         self._devices: dict[str, DeviceInfo] = {}
         self._retry: set[str] = set()
 
+    def set_transport(self, transport: RelayTransport) -> None:
+        """Talk to the relay through another client (a new connection after a restart)."""
+        self.transport = transport
+        blocks = self.executor.blocks
+        if isinstance(blocks, TransportBlocks):
+            blocks.transport = transport
+
     # -- publish -----------------------------------------------------------------------------
 
     def _pending_items(self) -> list[dict]:

@@ -37,7 +37,7 @@ def bundle(tmp_path_factory) -> Path:
 
 def run(exe: Path, *args: str, env: dict | None = None) -> subprocess.CompletedProcess:
     clean = {k: v for k, v in os.environ.items() if k not in ("DISPLAY", "WAYLAND_DISPLAY", "QT_QPA_PLATFORM")}
-    return subprocess.run([str(exe), *args], capture_output=True, text=True, timeout=120, env={**clean, **(env or {})})
+    return subprocess.run([str(exe), *args], check=False, capture_output=True, text=True, timeout=120, env={**clean, **(env or {})})
 
 
 def test_version(bundle: Path) -> None:
@@ -53,6 +53,8 @@ def test_headless_daemon_once(bundle: Path, tmp_path: Path) -> None:
     out = run(bundle, "--home", str(home), "daemon", "--once")
     assert out.returncode == 0, out.stderr
     assert "Cove daemon stopped" in out.stdout
+    scan = run(bundle, "--home", str(home), "scan")  # hashing (blake3, pyfastcdc) and the index
+    assert scan.returncode == 0 and "1 added" in scan.stdout, scan.stdout + scan.stderr
     status = run(bundle, "--home", str(home), "status")
     assert "files      1" in status.stdout, status.stdout
 

@@ -3,7 +3,14 @@
 from __future__ import annotations
 
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QAbstractItemView, QComboBox, QLabel, QSizePolicy, QTableView, QWidget
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QComboBox,
+    QLabel,
+    QSizePolicy,
+    QTableView,
+    QWidget,
+)
 
 from app.context import Context
 
@@ -59,7 +66,7 @@ class FolderPicker(QComboBox):
         for f in folders:
             self.addItem(f.label or f.path.name, f.id)
         i = self.findData(current)
-        self.setCurrentIndex(i if i >= 0 else 0)
+        self.setCurrentIndex(max(i, 0))
         self.blockSignals(False)
         if self.current_id() != current:
             self.currentIndexChanged.emit(self.currentIndex())

@@ -3,11 +3,23 @@
 from __future__ import annotations
 
 from PySide6.QtCore import QTimer
-from PySide6.QtWidgets import QAbstractItemView, QHeaderView, QLabel, QTableView, QVBoxLayout, QWidget
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QHeaderView,
+    QLabel,
+    QVBoxLayout,
+    QWidget,
+)
 
 from app.context import Context
-from app.models import OBJECT, ActivityColumn, ActivityItem, ActivityModel, activity_items
-from app.pages import table, heading
+from app.models import (
+    OBJECT,
+    ActivityColumn,
+    ActivityItem,
+    ActivityModel,
+    activity_items,
+)
+from app.pages import heading, table
 from sync.engine import Engine
 from sync.queries import IndexReader
 

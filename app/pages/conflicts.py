@@ -15,7 +15,6 @@ from PySide6.QtWidgets import (
     QPushButton,
     QSplitter,
     QStackedWidget,
-    QTableView,
     QTextBrowser,
     QVBoxLayout,
     QWidget,
@@ -34,7 +33,7 @@ from app.conflicts_model import (
 )
 from app.context import Context
 from app.models import OBJECT
-from app.pages import table, empty_note, heading
+from app.pages import empty_note, heading, table
 from app.pages.history import PreviewPane
 
 

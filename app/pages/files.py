@@ -7,13 +7,21 @@ from pathlib import Path
 
 from PySide6.QtCore import QModelIndex, QPoint, Qt, Signal
 from PySide6.QtGui import QAction
-from PySide6.QtWidgets import QHBoxLayout, QHeaderView, QLabel, QMenu, QTreeView, QVBoxLayout, QWidget
+from PySide6.QtWidgets import (
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QMenu,
+    QTreeView,
+    QVBoxLayout,
+    QWidget,
+)
 
 from app.context import Context
+from app.pages import FolderPicker, heading
 from app.tree_model import Column, FileTreeModel, Lister, Role
 from sync.ignore import IGNORE_FILE, IgnoreRules
 from sync.queries import Entry, IndexReader, list_directory
-from app.pages import FolderPicker, heading
 
 SHARE_DISABLED = ("Sharing a folder with other people needs a relay account and invitations; "
                   "this version of Cove syncs between your own devices only.")

@@ -20,7 +20,6 @@ from PySide6.QtWidgets import (
     QPushButton,
     QSplitter,
     QStackedWidget,
-    QTableView,
     QTabWidget,
     QVBoxLayout,
     QWidget,
@@ -30,7 +29,7 @@ from app.conflicts_model import Preview, Side, preview_of
 from app.context import Context
 from app.icons import human_size, when
 from app.models import OBJECT, PastColumn, PastModel, VersionColumn, VersionsModel
-from app.pages import table, FolderPicker, heading
+from app.pages import FolderPicker, heading, table
 from sync.index import HistoryEntry
 from sync.queries import IndexReader, PastEntry
 
@@ -279,4 +278,4 @@ class HistoryPage(QWidget):
         self.ctx.host.call(work, on_done=done, on_error=lambda m: self.message.setText(f"Could not restore: {m}"))
 
 
-__all__ = ["HistoryPage", "PreviewPane", "human_size", "when", "VersionColumn"]
+__all__ = ["HistoryPage", "PreviewPane", "VersionColumn", "human_size", "when"]

@@ -220,4 +220,4 @@ class SettingsPage(QWidget):
         self.saved.emit("notifications")
 
 
-__all__ = ["SettingsPage", "read_ignore", "write_ignore", "Qt"]
+__all__ = ["Qt", "SettingsPage", "read_ignore", "write_ignore"]

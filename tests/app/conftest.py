@@ -10,15 +10,15 @@ from pathlib import Path
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
-import pytest  # noqa: E402
+import pytest
 
 pytest.importorskip("PySide6")
-import qasync  # noqa: E402
-from PySide6.QtWidgets import QApplication  # noqa: E402
+import qasync
+from PySide6.QtWidgets import QApplication
 
-from app.application import CoveApp  # noqa: E402
-from sync.config import Dirs  # noqa: E402
-from sync.engine import Engine  # noqa: E402
+from app.application import CoveApp
+from sync.config import Dirs
+from sync.engine import Engine
 
 
 @pytest.fixture

@@ -7,7 +7,6 @@ import os
 import time
 from pathlib import Path
 
-from PySide6.QtCore import QModelIndex
 from PySide6.QtWidgets import QWizard
 
 from app.engine_host import AppState

@@ -4,7 +4,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from app.conflicts_model import Side, diff_html, item_from_open, parse_copy_name, preview_of
+from app.conflicts_model import (
+    Side,
+    diff_html,
+    item_from_open,
+    parse_copy_name,
+    preview_of,
+)
 from sync.config import FolderConfig
 from sync.conflicts import OpenConflict
 from sync.planner import ConflictRecord, ConflictSide

@@ -28,7 +28,7 @@ def test_children_and_statuses(tmp_path: Path, dirs: Dirs, folder: Path) -> None
             assert [c.path for c in reader.recent_changes(2)]
             (problem,) = reader.problems()
     by_name = {e.name: e for e in top}
-    assert [e.name for e in top][0] == "docs"  # directories first
+    assert top[0].name == "docs"  # directories first
     assert by_name["docs"].status is FileStatus.ERROR  # an error below it
     assert by_name["notes.txt"].status is FileStatus.SYNCED
     assert by_name["later.txt"].status is FileStatus.PENDING

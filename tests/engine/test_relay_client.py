@@ -305,6 +305,40 @@ async def test_blocks_round_trip(alice) -> None:
     assert acct.blocks == 20 and acct.used == sum(len(d) for _, d in blocks)
 
 
+async def test_put_blocks_in_batches_and_fallback_to_put(proxy: Proxy, alice) -> None:
+    _, (a, b), folder = alice
+    c = via(proxy, a)
+    c.batch_blocks = 3
+    seen: list[tuple[str, str]] = []
+
+    async def count(request, status, headers, body):
+        if "/blocks" in request.path and request.method in ("POST", "PUT") and not request.path.endswith("/missing"):
+            seen.append((request.method, request.path.rsplit("/", 1)[-1]))
+        return status, headers, body
+
+    proxy.mutate = count
+    blocks = [block(secrets.token_bytes(64)) for _ in range(7)]
+    await c.put_blocks(folder, blocks)
+    assert sorted(m for m, _ in seen) == ["POST", "POST", "PUT"] and c._batch_upload is True  # 3 + 3 + 1
+    assert await b.missing_blocks(folder, [i for i, _ in blocks]) == set()
+    assert await b.get_block(folder, blocks[6][0]) == blocks[6][1]
+
+    # A relay without batch upload (404 for the route): the client falls back to PUT per block.
+    old = via(proxy, a)
+    seen.clear()
+
+    async def no_batch(request, status, headers, body):
+        if request.method == "POST" and request.path.endswith("/blocks"):
+            return 404, {"Content-Type": "application/json"}, b'{"error":{"code":"not_found","message":"Not Found"}}'
+        return await count(request, status, headers, body)
+
+    proxy.mutate = no_batch
+    more = [block(secrets.token_bytes(64)) for _ in range(4)]
+    await old.put_blocks(folder, more)
+    assert old._batch_upload is False and sorted(m for m, _ in seen) == ["PUT"] * 4
+    assert await b.missing_blocks(folder, [i for i, _ in more]) == set()
+
+
 async def test_missing_blocks_chunks_large_queries(alice) -> None:
     _, (a, _), folder = alice
     known = block(b"known")

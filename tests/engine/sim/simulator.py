@@ -202,13 +202,15 @@ class Simulator:
         keyring = FolderKeyring(FOLDER_ID, {0: setup.randbytes(32)})
         self.devices = [SimDevice(base, n, self.relay, keyring, self.clock, setup.randbytes(32)) for n in names]
         self.relay.create_folder(FOLDER_ID)
+        self.trace: list[str] = [
+            "devices: " + ", ".join(f"{d.name}={d.identity.short_id}" for d in self.devices)
+        ]
         self.writes: dict[Key, Write] = {}
         self.retired: dict[Key, str] = {}  # key → who retired it (for messages)
         self.deletes: list[Delete] = []
         self.reestablished: set[tuple[str, Key]] = set()  # (path, key) a user moved a content to
         self.chmods: set[tuple[str, str, Key]] = set()  # (device, path, key)
         self.written: set[bytes] = set()  # every file content ever written in full
-        self.trace: list[str] = []
         self.stats: Counter[str] = Counter()
         self._n = 0
         self._step = 0
