@@ -173,6 +173,7 @@ class CoveApp(QObject):
         await self.host.stop()
         while not self.jobs.idle:
             await asyncio.sleep(0.02)  # pool results are delivered by the Qt loop we are running on
+        self.jobs.close()
         self.jobs.wait()
         if self.tray is not None:
             self.tray.hide()

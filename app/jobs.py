@@ -64,6 +64,7 @@ class Jobs(QObject):
         self._relay.failed.connect(self._failed)
         self._live: dict[int, tuple[Callable | None, Callable | None]] = {}
         self._next = 0
+        self.closed = False
 
     @property
     def idle(self) -> bool:
@@ -76,6 +77,8 @@ class Jobs(QObject):
         on_done: Callable[[Any], None] | None = None,
         on_error: Callable[[str], None] | None = None,
     ) -> None:
+        if self.closed:
+            return  # shutting down: the widgets that asked may be gone
         was_idle = not self._live
         self._next += 1
         self._live[self._next] = (on_done, on_error)
@@ -106,6 +109,11 @@ class Jobs(QObject):
         finally:
             self._live.pop(job_id, None)
             self._finish()
+
+    def close(self) -> None:
+        """Refuse new jobs and forget the callbacks of running ones (called at shutdown)."""
+        self.closed = True
+        self._live.clear()
 
     def wait(self, msecs: int = 30_000) -> bool:
         """Block until the pool is empty (shutdown only; never from a view)."""

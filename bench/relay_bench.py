@@ -189,7 +189,7 @@ def main() -> None:
     p.add_argument("--blocks-per-client", type=int, default=64)
     p.add_argument("--batch", type=int, default=16, help="blocks per batch upload request")
     p.add_argument("--appends", type=int, default=4000)
-    p.add_argument("--append-devices", type=int, default=32)
+    p.add_argument("--append-devices", type=int, default=64)
     p.add_argument("--devices", type=int, default=500)
     p.add_argument("--notify-rounds", type=int, default=40)
     p.add_argument("--sections", default="blocks,appends,notify", help="comma-separated subset to run")

@@ -161,9 +161,17 @@ async def _read_frames(request: web.Request, store, length: int) -> list[tuple[s
             raise BadRequest("request body truncated", code="truncated_body") from exc
         for _, _, _, fut in frames:
             await fut  # the first hash mismatch (422) aborts the batch
-    except BaseException:
+    except asyncio.CancelledError:
         for _, _, _, fut in frames:
             _discard_when_done(store, fut)
+        raise
+    except BaseException:
+        # Let the stagings still running finish, then remove every file they wrote, so that a
+        # refused batch leaves nothing behind by the time the client sees the error.
+        futs = [fut for _, _, _, fut in frames]
+        for result in await asyncio.gather(*futs, return_exceptions=True):
+            if isinstance(result, str):
+                store.discard(result)
         raise
     return frames
 

@@ -70,6 +70,16 @@ class Offload:
 
         return await asyncio.get_running_loop().run_in_executor(self._read_pool, call)
 
+    def read_now(self, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
+        """Run a small read-only ``fn`` (a few indexed point lookups) right here, on the event
+        loop's own reader connection: cheaper than two thread hops and GIL hand-offs per request.
+        Only for lookups that cannot wait on a lock: WAL readers never wait for the writer."""
+        reader = self.reader
+        if reader is None:
+            raise RuntimeError("read_now needs a reader hook")
+        with reader():
+            return fn(*args, **kwargs)
+
     def _run(self) -> None:
         stopping = False
         while not stopping:
@@ -86,8 +96,6 @@ class Offload:
                     stopping = True
                     break
                 jobs.append(more)
-            import time as _t, os as _os, sys as _sys
-            _t0 = _t.perf_counter()
             results: list[tuple[bool, Any]] = []
             try:
                 with self.batch() if self.batch is not None else contextlib.nullcontext():
@@ -98,11 +106,6 @@ class Offload:
                             results.append((False, exc))
             except Exception as exc:  # the commit itself failed: nothing in the batch is durable
                 results = [(False, exc)] * len(jobs)
-            if _os.environ.get("OFFSTATS"):
-                self._st = getattr(self, "_st", [0, 0, 0.0])
-                self._st[0] += 1; self._st[1] += len(jobs); self._st[2] += _t.perf_counter() - _t0
-                if self._st[0] % 200 == 0:
-                    print(f"batches {self._st[0]} avg jobs {self._st[1]/self._st[0]:.1f} avg ms {self._st[2]/self._st[0]*1000:.2f}", file=_sys.stderr, flush=True)
             for (ok, value), (_, loop, fut) in zip(results, jobs):
                 with contextlib.suppress(RuntimeError):  # loop already closed
                     loop.call_soon_threadsafe(_resolve, fut, ok, value)

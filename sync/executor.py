@@ -28,7 +28,10 @@ from sync.config import MARKER_DIR, TEMP_PREFIX
 from sync.errors import CoveError
 from sync.fileops import (
     FileOpsError,
+    HashMismatch,
     atomic_write,
+    check_relpath,
+    content_hash_of,
     fsync_dir,
     resolve_inside,
     unchanged_since,
@@ -141,11 +144,15 @@ class Executor:
     async def _apply(self, a: Action, report: ExecutionReport) -> bool:
         """Apply one action; False when the disk changed under us (rescan that path)."""
         local = self.index.get(a.path)
-        target = resolve_inside(self.root, a.path)
         kind = a.kind
         if kind is ActionKind.RECORD_ONLY:
+            # Only the index changes: checked as a path, not against the disk, where a parent may
+            # be a file by now (a tombstone under a directory that became a file would otherwise
+            # fail, and be retried, forever).
+            check_relpath(a.path)
             self._store(a.record, None, a.publish)
             return True
+        target = resolve_inside(self.root, a.path)
         if kind is ActionKind.CONFLICT_COPY:
             return await asyncio.to_thread(self._conflict_copy, a, local, target, report)
         if kind is ActionKind.MOVE:
@@ -174,6 +181,19 @@ class Executor:
             if st is not None:
                 record = record.with_changes(inode=st.st_ino, mtime_ns=st.st_mtime_ns)
             self.index.put(record.with_changes(sequence=seq), publish=publish)
+
+    def _vacate(self, local: FileRecord) -> None:
+        """The index says ``local.path`` is empty now that the executor moved or removed what was
+        there, ahead of a create at that path (a type change, or the winner after a conflict
+        copy). Without it that create sees the disk differ from the old record, rescans, and
+        records a delete of this device's own: a version no other device gets (or, published,
+        a spurious delete). The tombstone keeps the old version and is not published: the plan
+        only replaces a record that others' records cover or that its conflict copy keeps."""
+        self._store(
+            local.with_changes(deleted=True, inode=0, size=0, content_hash=None, blocks=(), symlink_target=None),
+            None,
+            False,
+        )
 
     def _keep_old(self, local: FileRecord | None, reason: ArchiveReason, keep: Keep) -> None:
         if local is not None and not local.deleted and local.type is FileType.FILE:
@@ -241,12 +261,7 @@ class Executor:
                     os.unlink(target)
                 fsync_dir(target.parent)
                 if a.record is None:
-                    # First half of a type change: the index must say the path is empty now, or
-                    # the create that follows sees the disk differ from the old record, rescans
-                    # and records (and publishes) a delete of its own. The old version, not
-                    # published: the planner only replaces a record that others' records cover.
-                    self._store(local.with_changes(deleted=True, inode=0, size=0, content_hash=None,
-                                                   blocks=(), symlink_target=None), None, False)
+                    self._vacate(local)  # first half of a type change
             self._store(a.record, None, a.publish)
         return True
 
@@ -290,6 +305,7 @@ class Executor:
                 st = os.lstat(copy)
                 observed = local.with_changes(path=copy_rel, inode=st.st_ino, mtime_ns=st.st_mtime_ns)
                 self.index.commit_local([LocalUpdate(copy_rel, observed)])
+                self._vacate(local)
             if a.conflict is not None:
                 report.conflicts.append(a.conflict)
             report.conflict_copies.append(copy_rel)
@@ -357,7 +373,15 @@ class Executor:
             record = a.record
 
             def finish() -> None:
-                atomic_write(stage, raw, expected_hash=record.content_hash, mode=record.mode, mtime_ns=record.mtime_ns)
+                # Verified in place (no second copy of a large file): fsync, hash, then the
+                # verified file becomes the stage that _install renames into the folder.
+                with open(raw, "rb+") as f:
+                    os.fsync(f.fileno())
+                if content_hash_of(raw) != record.content_hash:
+                    raise HashMismatch(f"content from the file source for {record.path} does not match its hash", record.path)
+                os.chmod(raw, (record.mode if record.mode is not None else 0o644) & 0o7777)
+                os.utime(raw, ns=(record.mtime_ns, record.mtime_ns))
+                os.replace(raw, stage)
 
             await asyncio.to_thread(finish)
             return True

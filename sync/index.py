@@ -351,6 +351,16 @@ class Index:
             row = self._conn.execute(f"SELECT {_FILE_COLUMNS} FROM files WHERE path=?", (path,)).fetchone()
         return _row_to_record(row) if row else None
 
+    def _get_many(self, paths: Sequence[str]) -> dict[str, FileRecord]:
+        out: dict[str, FileRecord] = {}
+        with self._lock:
+            for i in range(0, len(paths), 500):
+                chunk = paths[i : i + 500]
+                marks = ",".join("?" * len(chunk))
+                for row in self._conn.execute(f"SELECT {_FILE_COLUMNS} FROM files WHERE path IN ({marks})", chunk):
+                    out[row[0]] = _row_to_record(row)
+        return out
+
     def records(self, include_deleted: bool = False, prefix: str | None = None) -> Iterator[FileRecord]:
         """Records in path order, optionally only under directory ``prefix``."""
         sql = f"SELECT {_FILE_COLUMNS} FROM files"
@@ -358,8 +368,9 @@ class Index:
         if not include_deleted:
             where.append("deleted=0")
         if prefix:
-            where.append("(path=? OR substr(path, 1, ?)=?)")
-            args += [prefix, len(prefix) + 1, prefix + "/"]
+            # a range, so SQLite uses the primary key: "p/..." sorts between "p/" and "p0"
+            where.append("(path=? OR (path>=? AND path<?))")
+            args += [prefix, prefix + "/", prefix + "0"]
         if where:
             sql += " WHERE " + " AND ".join(where)
         sql += " ORDER BY path"
@@ -452,8 +463,9 @@ class Index:
         changed: list[FileRecord] = []
         with self.transaction():
             seq = self.sequence()
+            olds = self._get_many([u.path for u in updates])
             for u in updates:
-                old = self.get(u.path)
+                old = olds.get(u.path)
                 new = next_local_record(old, u.observed, self.device, seq + 1)
                 if new is None:
                     if u.observed is not None and old is not None and not old.deleted:
@@ -461,6 +473,7 @@ class Index:
                     continue
                 seq += 1
                 self._put(new)
+                olds[u.path] = new  # a path may come twice in a batch (moved away, then re-created)
                 changed.append(new)
         return changed
 

@@ -10,6 +10,7 @@ Everything in this module is immutable and free of I/O, so the rules are tested 
 from __future__ import annotations
 
 import enum
+import functools
 import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
@@ -78,15 +79,22 @@ class VersionVector:
     def from_json(text: str | None) -> VersionVector:
         if not text:
             return VersionVector()
-        data = json.loads(text)
-        if not isinstance(data, dict) or not all(
-            isinstance(k, str) and isinstance(v, int) and v >= 0 for k, v in data.items()
-        ):
-            raise ValueError(f"malformed version vector: {text!r}")
-        return VersionVector.of(data)
+        return _vector_from_json(text)
 
     def __str__(self) -> str:
         return "{" + ", ".join(f"{k[:7]}:{v}" for k, v in self.counters) + "}"
+
+
+@functools.lru_cache(maxsize=4096)
+def _vector_from_json(text: str) -> VersionVector:
+    """Parsing is cached: a folder's records share few distinct vectors, and vectors are
+    immutable, so a 100k-file index loads with a few thousand parses instead of 100k."""
+    data = json.loads(text)
+    if not isinstance(data, dict) or not all(
+        isinstance(k, str) and isinstance(v, int) and v >= 0 for k, v in data.items()
+    ):
+        raise ValueError(f"malformed version vector: {text!r}")
+    return VersionVector.of(data)
 
 
 def compare(a: VersionVector, b: VersionVector) -> Ordering:
@@ -109,7 +117,7 @@ class FileType(enum.Enum):
     SYMLINK = "symlink"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Block:
     """One content-defined chunk of a file: its strong hash and length. Offsets are cumulative."""
 
@@ -117,7 +125,7 @@ class Block:
     size: int
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class FileRecord:
     """What the index knows of one path.
 

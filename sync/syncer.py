@@ -455,6 +455,15 @@ class Syncer:
             if not report.rescan:
                 break
             await self.rescan(report.rescan)
+            # Publish what the rescan found before planning again: planned unpublished, a local
+            # version that loses is merged into the winner and never announced (the devices end
+            # with different versions), and one that wins reaches the others only merged, which
+            # dominates the version it beat, so that version's device keeps no conflict copy.
+            try:
+                await self.publish()
+            except CoveError:
+                total.rescan |= report.rescan  # planned after the next publish
+                break
             todo = report.rescan
         else:
             total.rescan |= todo

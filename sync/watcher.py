@@ -327,5 +327,6 @@ class Watcher:
 
     def tick(self) -> None:
         """Check the root and the backstop timer now (tests call it with an injected clock)."""
-        self._tick_handle and self._tick_handle.cancel()
+        if self._tick_handle is not None:
+            self._tick_handle.cancel()
         self._tick()

@@ -157,18 +157,25 @@ def test_every_single_character_typo_is_detected(pos, delta, seed):
 
 
 def test_adjacent_swaps_are_mostly_detected():
-    code = K.new_code().text.replace("-", "")
+    """Luhn mod N catches all but a few adjacent transpositions; measured over seeded codes so the
+    test is deterministic."""
+    import random
+
+    rng = random.Random(1234)
     caught = total = 0
-    for i in range(len(code) - 1):
-        if code[i] == code[i + 1]:
-            continue
-        swapped = code[:i] + code[i + 1] + code[i] + code[i + 2 :]
-        total += 1
-        try:
-            parse_code(swapped)
-        except LinkError:
-            caught += 1
-    assert caught >= total - 1
+    for _ in range(200):
+        body = "".join(rng.choice(K.CODE_ALPHABET) for _ in range(K.SLOT_LEN + K.SECRET_LEN))
+        code = K.LinkCode(body[: K.SLOT_LEN], body[K.SLOT_LEN :]).text.replace("-", "")
+        for i in range(len(code) - 1):
+            if code[i] == code[i + 1]:
+                continue
+            swapped = code[:i] + code[i + 1] + code[i] + code[i + 2 :]
+            total += 1
+            try:
+                parse_code(swapped)
+            except LinkError:
+                caught += 1
+    assert caught / total >= 0.95, (caught, total)
 
 
 def test_parse_code_rejects_bad_input():

@@ -320,6 +320,53 @@ async def test_quota_507(make_client, relay):
     assert relay.snapshot() == before
 
 
+async def test_batch_upload_all_or_nothing_idempotent(make_client, relay):
+    alice = await make_client("alice")
+    bob = await make_client("bob")
+    folder = await alice.create_folder()
+    await bob.accept(await alice.invite(folder, "bob", "editor"))
+    blocks = [bytes([i]) * (1 + i * 5000) for i in range(6)]  # sizes around the 4 KiB alignment
+    out = await alice.put_blocks(folder, blocks[:4])
+    assert out["created"] == 4
+    assert [b["block"] for b in out["blocks"]] == [block_id_for(b) for b in blocks[:4]]
+    assert all(b["created"] for b in out["blocks"]) and [b["size"] for b in out["blocks"]] == [len(b) for b in blocks[:4]]
+    # a second batch that overlaps: old ones are no-ops, new ones are created, in request order
+    out = await bob.put_blocks(folder, [blocks[5], blocks[1], blocks[4]])
+    assert [b["created"] for b in out["blocks"]] == [True, False, True] and out["created"] == 2
+    for data in blocks:
+        assert await alice.get_block(folder, block_id_for(data)) == data
+    assert (await alice.call("POST", f"/v1/folders/{folder}/blocks/missing",
+                             json={"blocks": [block_id_for(b) for b in blocks]}))["missing"] == []
+    used, _, count = await relay.app[keys.OFFLOAD](relay.app[keys.BLOCK_INDEX].usage, "alice")
+    assert (used, count) == (sum(map(len, blocks[:4])), 4)  # bob is charged for the two he added
+    assert await alice.append(folder, [block_id_for(b) for b in blocks])
+    assert list(relay.config.blocks_dir.joinpath(".tmp").iterdir()) == []
+
+
+async def test_batch_upload_over_quota_stores_nothing(make_client, relay):
+    alice = await make_client("alice")
+    await relay.app[keys.OFFLOAD](relay.app[keys.ACCOUNTS].set_quota, "alice", 1000)
+    folder = await alice.create_folder()
+    await alice.put_blocks(folder, [b"a" * 400])
+    before = relay.snapshot()
+    with pytest.raises(ApiError) as err:
+        await alice.put_blocks(folder, [b"b" * 300, b"c" * 301])  # each fits, together they do not
+    assert err.value.status == 507 and err.value.code == "quota_exceeded"
+    assert relay.snapshot() == before
+
+
+async def test_concurrent_uploads_share_sync_rounds(make_client, relay):
+    alice = await make_client("alice")
+    folder = await alice.create_folder()
+    group = relay.app[keys.GROUP_SYNC]
+    rounds = group.rounds
+    datas = [bytes([i]) * 70_000 for i in range(24)]
+    await asyncio.gather(*(alice.put_block(folder, d) for d in datas))
+    assert group.rounds - rounds < len(datas)
+    for d in datas:
+        assert await alice.get_block(folder, block_id_for(d)) == d
+
+
 async def test_gc_collects_unreferenced_after_grace(make_client, relay, clock):
     alice = await make_client("alice")
     folder = await alice.create_folder()

@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from relay import keys
+from relay import blockbatch, keys
 from relay.auth import TokenKind, TokenMinter
 from relay.testing import ApiError, Head, RelayClient, block_id_for
 from sync.wire.canonical import b64encode
@@ -25,11 +25,14 @@ from tests.relay.rawhttp import raw_http
 
 MAX_JSON = 64 * 1024
 MAX_BLOCK = 256 * 1024
+MAX_BATCH = 1024 * 1024
+MAX_BATCH_BLOCKS = 8
 
 
 @pytest.fixture
 def relay_config(tmp_path):
-    return make_config(tmp_path / "data", max_json_bytes=MAX_JSON, max_block_bytes=MAX_BLOCK)
+    return make_config(tmp_path / "data", max_json_bytes=MAX_JSON, max_block_bytes=MAX_BLOCK,
+                       max_batch_bytes=MAX_BATCH, max_batch_blocks=MAX_BATCH_BLOCKS)
 
 
 @dataclass
@@ -238,6 +241,73 @@ async def case_truncated_json(w):
         body=body[: len(body) // 2], content_length=len(body)))
 
 
+def batch_body(*blocks: bytes, sha_of: dict[int, bytes] | None = None) -> bytes:
+    """Frames for ``blocks``; ``sha_of[i]`` claims the hash of other bytes for block i."""
+    parts = []
+    for i, data in enumerate(blocks):
+        claimed = hashlib.sha256((sha_of or {}).get(i, data)).hexdigest()
+        parts += [blockbatch.frame_header(block_id_for(data), data, claimed), data]
+    return b"".join(parts)
+
+
+async def post_batch(w, client, body: bytes):
+    return await status_of(client.call("POST", f"/v1/folders/{w.folder}/blocks", data=body,
+                                       headers={"Content-Type": blockbatch.CONTENT_TYPE}))
+
+
+async def case_batch_hash_mismatch(w):
+    # the first block is fine and staged before the second one fails: neither may be stored
+    return await post_batch(w, w.alice, batch_body(b"good block", b"bad block", sha_of={1: b"other"}))
+
+
+async def case_batch_frame_cut_short(w):
+    return await post_batch(w, w.alice, batch_body(b"one block", b"two block")[:-3])
+
+
+async def case_batch_header_cut_short(w):
+    return await post_batch(w, w.alice, batch_body(b"one block") + b"\x00" * 20)
+
+
+async def case_batch_duplicate_block(w):
+    return await post_batch(w, w.alice, batch_body(b"twice", b"twice"))
+
+
+async def case_batch_empty_block(w):
+    return await post_batch(w, w.alice, batch_body(b"x") + blockbatch.HEADER.pack(b"\x01" * 32, b"\x02" * 32, 0))
+
+
+async def case_batch_empty_body(w):
+    return await post_batch(w, w.alice, b"")
+
+
+async def case_batch_block_too_large(w):
+    return await post_batch(w, w.alice, batch_body(b"\x00" * (MAX_BLOCK + 1)))
+
+
+async def case_batch_too_large(w):
+    blocks = [bytes([i]) * MAX_BLOCK for i in range(MAX_BATCH // MAX_BLOCK + 1)]
+    return await post_batch(w, w.alice, batch_body(*blocks))
+
+
+async def case_batch_too_many_blocks(w):
+    return await post_batch(w, w.alice, batch_body(*(bytes([i]) for i in range(MAX_BATCH_BLOCKS + 1))))
+
+
+async def case_batch_viewer(w):
+    return await post_batch(w, w.bob, batch_body(b"viewer bytes"))
+
+
+async def case_batch_outsider(w):
+    return await post_batch(w, w.carol, batch_body(b"intruder"))
+
+
+async def case_batch_truncated_body(w):
+    body = batch_body(b"q" * 3000, b"r" * 3000)
+    return await _server_outcome(w, lambda: raw_http(
+        w.relay.base, "POST", f"/v1/folders/{w.folder}/blocks",
+        headers={"Authorization": f"Bearer {w.alice.token}"}, body=body[:3500], content_length=len(body)))
+
+
 async def _raw_get(w, path, method="GET"):
     status, body = await raw_http(w.relay.base, method, path, headers={"Authorization": f"Bearer {w.alice.token}"})
     return status, body.get("error", {}).get("code")
@@ -392,6 +462,18 @@ CASES = {
     "json_too_large": (case_json_too_large, 413),
     "truncated_block": (case_truncated_block, 400),
     "truncated_json": (case_truncated_json, 400),
+    "batch_hash_mismatch": (case_batch_hash_mismatch, 422),
+    "batch_frame_cut_short": (case_batch_frame_cut_short, 400),
+    "batch_header_cut_short": (case_batch_header_cut_short, 400),
+    "batch_duplicate_block": (case_batch_duplicate_block, 400),
+    "batch_empty_block": (case_batch_empty_block, 400),
+    "batch_empty_body": (case_batch_empty_body, 400),
+    "batch_block_too_large": (case_batch_block_too_large, 413),
+    "batch_too_large": (case_batch_too_large, 413),
+    "batch_too_many_blocks": (case_batch_too_many_blocks, 400),
+    "batch_viewer": (case_batch_viewer, 403),
+    "batch_outsider": (case_batch_outsider, 404),
+    "batch_truncated_body": (case_batch_truncated_body, 400),
     "dotdot_block_id": (case_dotdot_block_id, (400, 404)),
     "encoded_dotdot_block_id": (case_encoded_dotdot_block_id, (400, 404)),
     "encoded_dotdot_folder": (case_encoded_dotdot_folder, (400, 404)),

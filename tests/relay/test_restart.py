@@ -1,5 +1,5 @@
 """Restart safety: kill -9 the relay (a subprocess) at random points while clients upload blocks
-and append entries; after each restart every acknowledged write is there, byte for byte, and no
+(single PUTs and batches) and append entries; after each restart every acknowledged write is there, byte for byte, and no
 partial block or entry is visible.
 
 The kill point is "after K acknowledgements" with K random (seed printed on failure), so the test
@@ -78,12 +78,19 @@ class Tracker:
 async def worker(client: RelayClient, folder: str, tracker: Tracker, rng: random.Random) -> None:
     for _ in range(10_000):
         blocks = []
-        for _ in range(rng.randint(1, 3)):
-            data = rng.randbytes(rng.randint(1, 256 * 1024))
-            block_id = await client.put_block(folder, data)
-            tracker.blocks[(folder, block_id)] = data
+        datas = [rng.randbytes(rng.randint(1, 256 * 1024)) for _ in range(rng.randint(1, 3))]
+        if rng.random() < 0.5:  # one batch upload (POST .../blocks), acknowledged as a whole
+            out = await client.put_blocks(folder, datas)
+            for data, row in zip(datas, out["blocks"]):
+                tracker.blocks[(folder, row["block"])] = data
+                blocks.append(row["block"])
             tracker.ack()
-            blocks.append(block_id)
+        else:
+            for data in datas:
+                block_id = await client.put_block(folder, data)
+                tracker.blocks[(folder, block_id)] = data
+                tracker.ack()
+                blocks.append(block_id)
         entry = client.next_entry(folder, blocks, rng.randbytes(rng.randint(1, 2000)))
         await client.append_entry(entry)
         tracker.entries.setdefault(client.me.device_id, {})[entry.seq] = entry.entry_hash()

@@ -497,6 +497,8 @@ class Simulator:
         if report.received.refused:
             raise self.fail(f"{dev.name} refused entries: {report.received.refused}")
         out = f"pub:{report.published_entries} recv:{report.received.entries} applied:{len(ex.applied)}"
+        if ex.applied:
+            out += " [" + ", ".join(str(a) for a in ex.applied) + "]"
         if ex.conflict_copies:
             out += f" copies:{ex.conflict_copies}"
         if ex.failed:
@@ -536,7 +538,7 @@ class Simulator:
                 if busy:
                     quiet = False
                     self.log(dev, f"heal {rnd}: scan:{len(result.changes)} pub:{report.published_entries} "
-                             f"recv:{report.received.entries} applied:{[str(a) for a in ex.applied][:8]} "
+                             f"recv:{report.received.entries} applied:{[str(a) for a in ex.applied]} "
                              f"failed:{ex.failed} rescan:{sorted(ex.rescan)} retry:{sorted(dev.syncer._retry)}")
             if quiet:
                 self.stats["heal_rounds"] = rnd + 1

@@ -1,0 +1,293 @@
+"""The peer channel: a mutually authenticated, encrypted, framed connection between two devices.
+
+Handshake (libsodium only, no home-made primitives), over any asyncio stream pair::
+
+    I -> R   "COVELAN1" || eph_pk_I (X25519, crypto_kx)            40 bytes, clear
+    R -> I   "COVELAN1" || eph_pk_R                                  40 bytes, clear
+    both     (rx, tx) = crypto_kx_{client,server}_session_keys(...)
+             th = BLAKE2b-256("COVELAN1" || eph_pk_I || eph_pk_R)   (transcript hash)
+    both     secretstream header for its tx key                      24 bytes, clear
+    I -> R   [auth]  {"cert": device certificate, "sig": Ed25519_device("cove.lan-auth.v1" I th)}
+             R verifies before it says anything about itself
+    R -> I   [auth]  {"cert": ..., "sig": Ed25519_device("cove.lan-auth.v1" R th)}
+
+Everything after the two clear hellos travels as frames ``u32 length || secretstream
+ciphertext`` (XChaCha20-Poly1305, one stream per direction, so frames cannot be reordered,
+replayed, dropped or moved between directions without detection). The signatures bind each
+device key to this connection's ephemeral keys and role; the certificate binds the device key to
+the account (:mod:`sync.lan.certs`). A peer whose certificate does not verify gets nothing but the
+responder's ephemeral key: the connection is closed before any folder is named.
+
+A message is ``u32 header_length || header (JSON object) || body (bytes)``. Frames larger than
+:data:`MAX_FRAME`, headers larger than :data:`MAX_HEADER`, undecryptable frames and non-object
+headers close the connection (:class:`ProtocolError`); what a well-formed message asks is judged
+by the session (:mod:`sync.lan.session`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import struct
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import nacl.bindings as sodium
+from nacl.encoding import RawEncoder
+from nacl.exceptions import BadSignatureError, CryptoError
+from nacl.hash import blake2b
+from nacl.signing import SigningKey, VerifyKey
+
+from sync.errors import CoveError
+from sync.lan.certs import CertificateError, DeviceCertificate
+
+MAGIC = b"COVELAN1"
+AUTH_TAG = b"cove.lan-auth.v1"
+PROTOCOL_VERSION = 1
+MAX_FRAME = 16 * 1024 * 1024 + 4096
+MAX_HEADER = 256 * 1024
+HANDSHAKE_TIMEOUT_S = 10.0
+FRAME_TIMEOUT_S = 60.0  # once a frame's length arrived, its bytes must follow within this
+THREAD_THRESHOLD = 256 * 1024  # larger frames are sealed/opened off the event loop
+
+_ABYTES = sodium.crypto_secretstream_xchacha20poly1305_ABYTES
+_HEADERBYTES = sodium.crypto_secretstream_xchacha20poly1305_HEADERBYTES
+_TAG = sodium.crypto_secretstream_xchacha20poly1305_TAG_MESSAGE
+
+
+class ChannelError(CoveError):
+    pass
+
+
+class ProtocolError(ChannelError):
+    """The peer broke the protocol; the connection is closed."""
+
+
+class AuthenticationFailed(ChannelError):
+    """The peer is not a device of our account (or not the device we expected)."""
+
+
+class ChannelClosed(ChannelError):
+    pass
+
+
+Throttle = Callable[[int], Awaitable[None]]
+
+
+@dataclass
+class Counters:
+    bytes_in: int = 0
+    bytes_out: int = 0
+    frames_in: int = 0
+    frames_out: int = 0
+
+
+def encode_message(header: dict[str, Any], body: bytes = b"") -> bytes:
+    h = json.dumps(header, separators=(",", ":"), sort_keys=True).encode()
+    return struct.pack(">I", len(h)) + h + body
+
+
+def decode_message(plain: bytes) -> tuple[dict[str, Any], bytes]:
+    if len(plain) < 4:
+        raise ProtocolError("message shorter than its header length")
+    (n,) = struct.unpack(">I", plain[:4])
+    if n > MAX_HEADER or n > len(plain) - 4:
+        raise ProtocolError("message header length out of range")
+    try:
+        header = json.loads(plain[4 : 4 + n])
+    except (ValueError, UnicodeDecodeError) as e:
+        raise ProtocolError(f"message header is not JSON: {e}") from e
+    if not isinstance(header, dict):
+        raise ProtocolError("message header is not a JSON object")
+    return header, plain[4 + n :]
+
+
+@dataclass
+class Channel:
+    reader: asyncio.StreamReader
+    writer: asyncio.StreamWriter
+    peer: DeviceCertificate
+    initiator: bool
+    _tx: Any
+    _rx: Any
+    throttle: Throttle | None = None
+    counters: Counters = field(default_factory=Counters)
+
+    def __post_init__(self) -> None:
+        self._send_lock = asyncio.Lock()
+        self._recv_lock = asyncio.Lock()
+        self.closed = False
+
+    @property
+    def peer_id(self) -> str:
+        return self.peer.device_id
+
+    async def send(self, header: dict[str, Any], body: bytes = b"") -> None:
+        plain = encode_message(header, body)
+        if len(plain) + _ABYTES > MAX_FRAME:
+            raise ProtocolError(f"message of {len(plain)} bytes is larger than a frame")
+        async with self._send_lock:
+            if self.closed:
+                raise ChannelClosed("channel closed")
+            if len(plain) > THREAD_THRESHOLD:
+                frame = await asyncio.to_thread(sodium.crypto_secretstream_xchacha20poly1305_push, self._tx, plain, None, _TAG)
+            else:
+                frame = sodium.crypto_secretstream_xchacha20poly1305_push(self._tx, plain, None, _TAG)
+            if self.throttle is not None:
+                await self.throttle(len(frame) + 4)
+            try:
+                self.writer.write(struct.pack(">I", len(frame)) + frame)
+                await self.writer.drain()
+            except (ConnectionError, RuntimeError) as e:
+                self.close()
+                raise ChannelClosed(f"connection lost: {e}") from e
+            self.counters.bytes_out += len(frame) + 4
+            self.counters.frames_out += 1
+
+    async def recv(self) -> tuple[dict[str, Any], bytes]:
+        async with self._recv_lock:
+            frame = await _read_frame(self.reader)
+            if self.throttle is not None:
+                await self.throttle(len(frame) + 4)
+            self.counters.bytes_in += len(frame) + 4
+            self.counters.frames_in += 1
+            try:
+                if len(frame) > THREAD_THRESHOLD:
+                    plain, _ = await asyncio.to_thread(sodium.crypto_secretstream_xchacha20poly1305_pull, self._rx, frame, None)
+                else:
+                    plain, _ = sodium.crypto_secretstream_xchacha20poly1305_pull(self._rx, frame, None)
+            except (CryptoError, ValueError, RuntimeError) as e:
+                self.close()
+                raise ProtocolError("a frame failed authentication; connection closed") from e
+            return decode_message(plain)
+
+    def close(self) -> None:
+        if not self.closed:
+            self.closed = True
+            self.writer.close()
+
+
+async def _read_exactly(reader: asyncio.StreamReader, n: int, timeout: float | None) -> bytes:
+    try:
+        if timeout is None:
+            return await reader.readexactly(n)
+        return await asyncio.wait_for(reader.readexactly(n), timeout)
+    except asyncio.IncompleteReadError as e:
+        raise ChannelClosed("peer closed the connection") from e
+    except (ConnectionError, OSError) as e:
+        raise ChannelClosed(f"connection lost: {e}") from e
+    except asyncio.TimeoutError as e:
+        raise ProtocolError("peer stalled in the middle of a frame") from e
+
+
+async def _read_frame(reader: asyncio.StreamReader, timeout: float | None = None) -> bytes:
+    (n,) = struct.unpack(">I", await _read_exactly(reader, 4, timeout))
+    if n < _ABYTES or n > MAX_FRAME:
+        raise ProtocolError(f"frame length {n} out of range")
+    return await _read_exactly(reader, n, FRAME_TIMEOUT_S if timeout is None else timeout)
+
+
+def _auth_bytes(role: bytes, th: bytes) -> bytes:
+    return AUTH_TAG + b"\x00" + role + b"\x00" + th
+
+
+async def handshake(
+    reader: asyncio.StreamReader,
+    writer: asyncio.StreamWriter,
+    *,
+    initiator: bool,
+    device_key: SigningKey,
+    cert: DeviceCertificate,
+    account_sign_pk: bytes,
+    expected_peer: str | None = None,
+    throttle: Throttle | None = None,
+    timeout: float = HANDSHAKE_TIMEOUT_S,
+) -> Channel:
+    """Run the handshake; returns an open :class:`Channel` or raises (and closes the stream)."""
+    try:
+        return await asyncio.wait_for(
+            _handshake(reader, writer, initiator, device_key, cert, account_sign_pk, expected_peer, throttle), timeout
+        )
+    except asyncio.TimeoutError as e:
+        writer.close()
+        raise ProtocolError("handshake timed out") from e
+    except BaseException:
+        writer.close()
+        raise
+
+
+async def _handshake(
+    reader: asyncio.StreamReader,
+    writer: asyncio.StreamWriter,
+    initiator: bool,
+    device_key: SigningKey,
+    cert: DeviceCertificate,
+    account_sign_pk: bytes,
+    expected_peer: str | None,
+    throttle: Throttle | None,
+) -> Channel:
+    eph_pk, eph_sk = sodium.crypto_kx_keypair()
+    writer.write(MAGIC + eph_pk)
+    await writer.drain()
+    hello = await _read_exactly(reader, len(MAGIC) + 32, None)
+    if hello[: len(MAGIC)] != MAGIC:
+        raise ProtocolError("not a Cove LAN peer (bad magic)")
+    peer_eph = hello[len(MAGIC) :]
+    if peer_eph == eph_pk:
+        raise ProtocolError("reflected handshake")
+    try:
+        if initiator:
+            rx_key, tx_key = sodium.crypto_kx_client_session_keys(eph_pk, eph_sk, peer_eph)
+            th = blake2b(MAGIC + eph_pk + peer_eph, digest_size=32, encoder=RawEncoder)
+        else:
+            rx_key, tx_key = sodium.crypto_kx_server_session_keys(eph_pk, eph_sk, peer_eph)
+            th = blake2b(MAGIC + peer_eph + eph_pk, digest_size=32, encoder=RawEncoder)
+    except Exception as e:  # libsodium refuses degenerate keys
+        raise ProtocolError(f"key exchange failed: {e}") from e
+    tx = sodium.crypto_secretstream_xchacha20poly1305_state()
+    writer.write(sodium.crypto_secretstream_xchacha20poly1305_init_push(tx, tx_key))
+    await writer.drain()
+    rx = sodium.crypto_secretstream_xchacha20poly1305_state()
+    try:
+        sodium.crypto_secretstream_xchacha20poly1305_init_pull(rx, await _read_exactly(reader, _HEADERBYTES, None), rx_key)
+    except (CryptoError, ValueError) as e:
+        raise ProtocolError("bad stream header") from e
+    placeholder = DeviceCertificate(b"\0" * 32, "", 0, b"")
+    chan = Channel(reader, writer, placeholder, initiator, tx, rx, throttle)
+    my_role, peer_role = (b"I", b"R") if initiator else (b"R", b"I")
+
+    async def send_auth() -> None:
+        sig = device_key.sign(_auth_bytes(my_role, th)).signature
+        await chan.send({"t": "auth", "v": PROTOCOL_VERSION, "cert": cert.to_wire(), "sig": sig.hex()})
+
+    async def recv_auth() -> DeviceCertificate:
+        header, body = await chan.recv()
+        if header.get("t") != "auth" or body:
+            raise ProtocolError("expected the peer's authentication first")
+        if header.get("v") != PROTOCOL_VERSION:
+            raise ProtocolError(f"peer speaks protocol version {header.get('v')!r}, we speak {PROTOCOL_VERSION}")
+        try:
+            peer_cert = DeviceCertificate.from_wire(header.get("cert"))
+            sig = bytes.fromhex(header.get("sig", "")) if isinstance(header.get("sig"), str) else b""
+        except (CertificateError, ValueError) as e:
+            raise AuthenticationFailed(f"peer sent an unreadable certificate: {e}") from e
+        if not peer_cert.verify(account_sign_pk):
+            raise AuthenticationFailed("peer is not a device of this account (certificate does not verify)")
+        try:
+            VerifyKey(peer_cert.device_pk).verify(_auth_bytes(peer_role, th), sig)
+        except (BadSignatureError, ValueError, TypeError) as e:
+            raise AuthenticationFailed("peer does not hold the device key its certificate names") from e
+        if peer_cert.device_pk == bytes(device_key.verify_key):
+            raise AuthenticationFailed("connected to ourselves")
+        if expected_peer is not None and peer_cert.device_id != expected_peer:
+            raise AuthenticationFailed(f"expected device {expected_peer[:7]}, found {peer_cert.device_id[:7]}")
+        return peer_cert
+
+    if initiator:
+        await send_auth()
+        chan.peer = await recv_auth()
+    else:
+        chan.peer = await recv_auth()
+        await send_auth()
+    return chan

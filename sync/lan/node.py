@@ -1,0 +1,58 @@
+"""Run one engine with LAN sync until SIGTERM/SIGINT: ``python -m sync.lan.node --home DIR``.
+
+Used by the multi-process tests and the benchmark (each engine in its own process, finding the
+others through real zeroconf); the same wiring as :func:`sync.lan.glue.run_with_lan`. Prints one
+JSON line ``{"event": "ready", "port": N, "device_id": ...}`` once it listens, then report lines.
+Optional: ``--interfaces 127.0.0.1`` (zeroconf), ``--listen 127.0.0.1``, ``--lan-limit BYTES/S``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import signal
+import sys
+from pathlib import Path
+
+from sync.config import Dirs
+from sync.engine import Engine
+from sync.lan.glue import run_with_lan
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m sync.lan.node")
+    ap.add_argument("--home", required=True, type=Path)
+    ap.add_argument("--interfaces", default="", help="comma-separated addresses for zeroconf (default: all)")
+    ap.add_argument("--listen", default="", help="address to listen on (default: all)")
+    ap.add_argument("--lan-limit", type=float, default=0.0, help="LAN bandwidth limit in bytes/s (0: none)")
+    ap.add_argument("--quiet", action="store_true")
+    args = ap.parse_args(argv)
+
+    def report(line: str) -> None:
+        if not args.quiet:
+            print(json.dumps({"event": "report", "line": line}), flush=True)
+
+    def ready(lan) -> None:  # noqa: ANN001
+        if args.lan_limit:
+            lan.limits.set_lan(args.lan_limit)
+        print(json.dumps({"event": "ready", "port": lan.port, "device_id": lan.device_id}), flush=True)
+
+    async def run() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+        with Engine.create(Dirs.under(args.home)) as engine:
+            await run_with_lan(
+                engine, stop, report,
+                interfaces=[a for a in args.interfaces.split(",") if a] or None,
+                host=args.listen or None, on_ready=ready,
+            )
+
+    asyncio.run(run())
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
