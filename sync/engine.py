@@ -32,6 +32,7 @@ from sync.config import (
 )
 from sync.conflicts import Keep, OpenConflict, open_conflicts, resolve_conflict
 from sync.errors import CoveError, FolderError, FolderNotFound, NeedsConfirmation
+from sync.events import EngineEvents
 from sync.folder import FolderRunner
 from sync.identity import DeviceIdentity, IdentityError, load_or_create_identity
 from sync.index import HistoryEntry, IndexError_, StoredError
@@ -93,7 +94,9 @@ class Engine:
         self.config = config
         self.identity = identity
         self.clock = clock
+        self.events = EngineEvents()
         self._runners: dict[str, FolderRunner] = {}
+        self._running: tuple[asyncio.Event, Callable[[str], None], RelayClient | None, list] | None = None
 
     @classmethod
     def create(cls, dirs: Dirs) -> Engine:
@@ -172,8 +175,34 @@ class Engine:
                 runner = FolderRunner.open(folder, self.dirs, self.identity.short_id, self.clock)
             except IndexError_ as e:
                 raise CoveError(str(e), folder.path) from e
+            runner.events = self.events
             self._runners[folder_id] = runner
         return runner
+
+    def set_paused(self, folder_id: str, paused: bool) -> None:
+        """Pause or resume a folder (remembered in the config)."""
+        folder = replace(self.folder(folder_id), paused=paused)
+        self.config = self.config.with_folder(folder)
+        save_app_config(self.dirs, self.config)
+        runner = self.runner(folder_id)
+        runner.folder = folder
+        if paused:
+            runner.pause()
+        else:
+            runner.resume()
+
+    def request_scan(self, folder_id: str, paths: set[str] | None = None) -> None:
+        """Have the running engine scan (serialised with its other work); paths relative."""
+        self.runner(folder_id).request_scan(paths)
+
+    def start_folder(self, folder_id: str) -> None:
+        """Start watching and syncing a folder added while :meth:`run` is going."""
+        if self._running is None:
+            return
+        stop, report, client, tasks = self._running
+        folder = self.folder(folder_id)
+        runner = self._attach(folder, client) if (folder.relay and client is not None) else self.runner(folder_id)
+        tasks.append(asyncio.get_running_loop().create_task(runner.run(stop, report)))
 
     # -- operations --------------------------------------------------------------------------
 
@@ -303,9 +332,11 @@ class Engine:
                 await runner.scan_async()
                 await runner.sync_async()
 
-    async def run(self, stop: asyncio.Event, report: Callable[[str], None] = lambda line: None) -> None:
+    async def run(self, stop: asyncio.Event, report: Callable[[str], None] | None = None) -> None:
         """Watch every folder, keep its index current and, for relay folders, sync with the
         other devices (at once on relay notifications, and periodically) until ``stop`` is set."""
+        if report is None:
+            report = self.events.report
         client = self.relay_client() if self.config.relay is not None and any(f.relay for f in self.config.folders) else None
         runners = []
         for folder in self.config.folders:
@@ -317,9 +348,11 @@ class Engine:
         tasks = [asyncio.create_task(r.run(stop, report)) for r in runners]
         if client is not None:
             tasks.append(asyncio.create_task(self._listen(client, runners, stop, report)))
+        self._running = (stop, report, client, tasks)
         try:
             await stop.wait()
         finally:
+            self._running = None
             for t in tasks:
                 t.cancel()
             for t in tasks:

@@ -17,6 +17,7 @@ from pathlib import Path
 
 from sync.config import Dirs, FolderConfig
 from sync.errors import CoveError, FolderError, NeedsConfirmation
+from sync.events import EngineEvents
 from sync.executor import Executor
 from sync.history import History
 from sync.identity import DeviceIdentity
@@ -31,6 +32,8 @@ from sync.watcher import FULL, Watcher
 class FolderState(enum.Enum):
     IDLE = "up to date"
     SCANNING = "scanning"
+    SYNCING = "syncing"
+    OFFLINE = "offline"
     ERROR = "error"
     NEEDS_CONFIRMATION = "waiting for confirmation"
     PAUSED = "paused"
@@ -51,11 +54,14 @@ class FolderRunner:
         self.history = history
         self.clock = clock
         self.syncer: Syncer | None = None
+        self.events = EngineEvents()
+        self.paused = folder.paused
         self._state = FolderState.PAUSED if folder.paused else FolderState.IDLE
         self.last_error: str | None = None
         self._busy: asyncio.Lock | None = None  # scans and applying remote changes never overlap
         self._wake: asyncio.Event | None = None
         self._sync_requested = False
+        self._requested_scan: set[str] = set()
 
     @classmethod
     def open(cls, folder: FolderConfig, dirs: Dirs, device: str, clock: Callable[[], int]) -> FolderRunner:
@@ -110,17 +116,70 @@ class FolderRunner:
 
     async def scan_async(self, paths: set[str] | None = None, confirm_mass_delete: bool = False) -> ScanResult:
         async with self._lock():
-            return await asyncio.to_thread(self.scan, paths, confirm_mass_delete)
+            self._set_state(FolderState.SCANNING)
+            try:
+                result = await asyncio.to_thread(self.scan, paths, confirm_mass_delete)
+            except NeedsConfirmation as e:
+                self._set_state(FolderState.NEEDS_CONFIRMATION)
+                self.events.error(self.folder.id, "", "needs_confirmation", str(e))
+                raise
+            except CoveError as e:
+                self._set_state(FolderState.ERROR, str(e))
+                raise
+            self._set_state(FolderState.IDLE)
+        if result.changes:
+            self.events.changes(self.folder.id, [c.record for c in result.changes], False)
+        for err in result.errors:
+            self.events.error(self.folder.id, err.path, err.kind.value, err.message)
+        return result
 
     async def sync_async(self) -> SyncReport | None:
         """Publish local changes and apply remote ones (no-op without a transport)."""
         if self.syncer is None:
             return None
         async with self._lock():
-            return await self.syncer.sync_once()
+            self._set_state(FolderState.SYNCING)
+            try:
+                out = await self.syncer.sync_once()
+            except CoveError as e:
+                self._set_state(FolderState.OFFLINE, str(e))
+                raise
+            self._set_state(FolderState.IDLE)
+        applied = [a.record for a in out.execution.applied if a.record is not None]
+        if applied:
+            self.events.changes(self.folder.id, applied, True)
+        for c in out.execution.conflicts + out.received.conflicts:
+            self.events.conflict(self.folder.id, c)
+        for path, reason in out.execution.failed.items():
+            self.events.error(self.folder.id, path, "sync", reason)
+        return out
 
     def close(self) -> None:
         self.index.close()
+
+    def _set_state(self, state: FolderState, error: str | None = None, progress: float | None = None) -> None:
+        self._state = state
+        if error is not None or state is not FolderState.ERROR:
+            self.last_error = error
+        text = f"error: {error}" if state is FolderState.ERROR and error else state.value
+        self.events.folder_state(self.folder.id, text, progress)
+        if state is FolderState.ERROR and error:
+            self.events.error(self.folder.id, "", "folder", error)
+
+    def pause(self) -> None:
+        self.paused = True
+        self._set_state(FolderState.PAUSED)
+
+    def resume(self) -> None:
+        self.paused = False
+        self._set_state(FolderState.IDLE)
+        self.request_scan({FULL})
+
+    def request_scan(self, paths: set[str] | None = None) -> None:
+        """Ask the running loop to scan ``paths`` (everything when None) soon."""
+        self._requested_scan |= paths if paths else {FULL}
+        if self._wake is not None:
+            self._wake.set()
 
     def state(self) -> str:
         """A one-line state for people; checks the root when nothing is running."""
@@ -195,7 +254,7 @@ class FolderRunner:
 
         def on_error(error: FolderError | None) -> None:
             if error is not None:
-                self._state, self.last_error = FolderState.ERROR, str(error)
+                self._set_state(FolderState.ERROR, str(error))
                 report(f"{self.folder.path}: {error}")
             else:
                 report(f"{self.folder.path}: folder is back; rescanning")
@@ -219,6 +278,10 @@ class FolderRunner:
                 if stop.is_set():
                     break
                 wake.clear()
+                pending |= self._requested_scan
+                self._requested_scan = set()
+                if self.paused:
+                    continue  # changes stay pending until resumed
                 if self.syncer is not None and loop.time() >= next_sync:
                     self._sync_requested = True
                 batch, pending = pending, set()

@@ -62,6 +62,7 @@ class ReceiveReport:
     entries: int = 0
     refused: list[str] = field(default_factory=list)
     touched: set[str] = field(default_factory=set)
+    conflicts: list[ConflictRecord] = field(default_factory=list)
 
 
 @dataclass
@@ -320,7 +321,7 @@ class Syncer:
 
     async def _ingest_one(self, entry: LogEntry, report: ReceiveReport, rseq: int | None) -> None:
         try:
-            report.touched |= await self._accept(entry, rseq)
+            report.touched |= await self._accept(entry, rseq, report)
             report.entries += 1
         except RefusedEntry as e:
             report.refused.append(str(e))
@@ -335,7 +336,7 @@ class Syncer:
         if rseq is not None:
             self.index.set_meta(META_CURSOR, str(rseq))
 
-    async def _accept(self, entry: LogEntry, rseq: int | None) -> set[str]:
+    async def _accept(self, entry: LogEntry, rseq: int | None, report: ReceiveReport | None = None) -> set[str]:
         if entry.folder != self.folder:
             raise RefusedEntry(f"an entry of {entry.device[:7]} belongs to another folder")
         if entry.device == self.me:
@@ -384,7 +385,9 @@ class Syncer:
                     conflict = ConflictRecord.from_dict(c)
                 except (ValueError, KeyError, TypeError) as e:
                     raise RefusedEntry(f"entry {entry.seq} has a malformed conflict record: {e}") from e
-                self.index.put_conflict(conflict.id, conflict.path, json.dumps(c, sort_keys=True), conflict.created_at_ns)
+                if self.index.put_conflict(conflict.id, conflict.path, json.dumps(c, sort_keys=True), conflict.created_at_ns):
+                    if report is not None:
+                        report.conflicts.append(conflict)
             for r in payload.resolutions:
                 if isinstance(r.get("id"), str) and isinstance(r.get("keep"), str):
                     self.index.resolve_conflict(r["id"], r["keep"], int(r.get("at", self.clock())))

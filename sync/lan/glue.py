@@ -50,6 +50,14 @@ def make_lan_service(engine: Any, report: Callable[[str], None] = lambda line: N
     return LanService(engine.identity, account.sign_pk, cert, directory, report=report, status_path=status_path(engine))
 
 
+async def _write_status_periodically(lan: LanService, stop: asyncio.Event, every_s: float = 0.5) -> None:
+    """Byte counters move without events; refresh the status file ``cove peers`` reads."""
+    while not stop.is_set():
+        with contextlib.suppress(asyncio.TimeoutError):
+            await asyncio.wait_for(stop.wait(), every_s)
+        lan._write_status()
+
+
 def attach_folder(engine: Any, lan: LanService, folder: FolderConfig, client: Any | None = None) -> Any:
     runner = engine.runner(folder.id)
     if runner.syncer is None:
@@ -101,6 +109,7 @@ async def run_with_lan(
             lan._changed()
             if on_ready is not None:
                 on_ready(lan)
+            tasks.append(asyncio.create_task(_write_status_periodically(lan, stop)))
         await stop.wait()
     finally:
         if discovery is not None:

@@ -166,6 +166,8 @@ class LanService:
         self._tasks: set[asyncio.Task] = set()
         self._stopping = False
         self.loop: asyncio.AbstractEventLoop | None = None
+        self.closed_bytes_in = 0  # of sessions that ended (totals = these + open sessions')
+        self.closed_bytes_out = 0
         self.pulls_done = 0  # pulls that completed (tests wait on this through conditions)
         self.changed = asyncio.Event()  # set whenever something a test or status may wait on moved
         directory.add(cert)
@@ -301,6 +303,8 @@ class LanService:
         return session
 
     def _closed(self, session: Session) -> None:
+        self.closed_bytes_in += session.channel.counters.bytes_in
+        self.closed_bytes_out += session.channel.counters.bytes_out
         peer = self.peers.get(session.peer_id)
         if peer is not None and peer.session is session:
             peer.session = None
@@ -564,6 +568,12 @@ class LanService:
             ))
         return out
 
+    def totals(self) -> tuple[int, int]:
+        """Bytes received and sent over all peer channels since start (frames, as on the wire)."""
+        live = [p.session.channel.counters for p in self.peers.values() if p.session is not None]
+        return (self.closed_bytes_in + sum(c.bytes_in for c in live),
+                self.closed_bytes_out + sum(c.bytes_out for c in live))
+
     def _write_status(self) -> None:
         assert self.status_path is not None
         doc = {
@@ -571,6 +581,7 @@ class LanService:
             "peers": [p.to_json() for p in self.status()],
             "paused_folders": sorted(self.pauses.folders),
             "forks": {fid: f.forks for fid, f in self.folders.items() if f.forks},
+            "bytes_in": self.totals()[0], "bytes_out": self.totals()[1],
         }
         try:
             self.status_path.parent.mkdir(parents=True, exist_ok=True)
