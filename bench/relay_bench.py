@@ -2,7 +2,15 @@
 table of block upload/download throughput (1 MiB blocks, 4 concurrent clients), appends per
 second, append→notification latency with 500 connected WebSockets, and server RSS.
 
-    .venv/bin/python bench/relay_bench.py [--blocks-per-client 64] [--devices 500]
+    .venv/bin/python bench/relay_bench.py [--blocks-per-client 64] [--batch 16] [--devices 500]
+        [--sqlite-synchronous FULL|NORMAL] [--sections blocks,appends,notify]
+
+Block ingest is measured on the path the engine uses, ``POST /v1/folders/{f}/blocks`` with
+``--batch`` blocks per request (each client one request at a time), and for comparison with single
+``PUT``s. Appends are measured with 4 devices and with ``--append-devices`` (64) devices appending
+at once, each waiting for its previous append (a device's entries form a chain): the server's
+rate needs enough concurrent devices to fill its group commits. The clients run on the same
+machine and share its CPUs with the relay; the footer shows the load average.
 
 Targets: 250 MB/s ingest, 2,000 appends/s, notification p99 < 100 ms with 500 devices,
 < 200 MB RSS with 500 connections.
@@ -34,8 +42,9 @@ MiB = 1024 * 1024
 ME = psutil.Process()
 
 
-async def start_server(data: Path) -> tuple[asyncio.subprocess.Process, str]:
+async def start_server(data: Path, synchronous: str = "FULL") -> tuple[asyncio.subprocess.Process, str]:
     env = {**os.environ, "COVE_RELAY_OPEN_REGISTRATION": "1", "COVE_RELAY_PASSWORD_STRENGTH": "min",
+           "COVE_RELAY_SQLITE_SYNCHRONOUS": synchronous,
            "COVE_RELAY_ACCESS_LOG": "0", "COVE_RELAY_MAX_CONNECTIONS_PER_ACCOUNT": "2000",
            "COVE_RELAY_LOG_LEVEL": "WARNING", "PYTHONPATH": str(ROOT)}
     prefix = ["-m", "cProfile", "-o", os.environ["BENCH_PROFILE"]] if os.environ.get("BENCH_PROFILE") else []
@@ -67,7 +76,7 @@ def pct(values: list[float], p: float) -> float:
 async def bench(args: argparse.Namespace) -> list[tuple[str, ...]]:
     rows: list[tuple[str, ...]] = []
     with tempfile.TemporaryDirectory(dir=args.tmp) as tmp:
-        proc, base = await start_server(Path(tmp) / "data")
+        proc, base = await start_server(Path(tmp) / "data", args.sqlite_synchronous)
         server = psutil.Process(proc.pid)
         try:
             connector = aiohttp.TCPConnector(limit=0)
@@ -192,17 +201,22 @@ def main() -> None:
     p.add_argument("--append-devices", type=int, default=64)
     p.add_argument("--devices", type=int, default=500)
     p.add_argument("--notify-rounds", type=int, default=40)
+    p.add_argument("--sqlite-synchronous", default="FULL", choices=["FULL", "NORMAL"],
+                   help="the relay's sqlite_synchronous setting (FULL is the default and survives power loss)")
     p.add_argument("--sections", default="blocks,appends,notify", help="comma-separated subset to run")
     p.add_argument("--tmp", default=None, help="directory for the relay data (default: system temp)")
     args = p.parse_args()
     args.sections = set(args.sections.split(","))
+    args.load_before = os.getloadavg()[0]
     rows = asyncio.run(bench(args))
     w0 = max(len(r[0]) for r in rows)
     print(f"{'measure':<{w0}}  {'result':>12}  {'target':>10}  {'server CPU':>10}  {'bench CPU':>9}")
     print("-" * (w0 + 51))
     for name, value, target, load, mine in rows:
         print(f"{name:<{w0}}  {value:>12}  {target:>10}  {load:>10}  {mine:>9}")
-    print(f"({os.cpu_count()} CPUs shared by the server and the benchmark clients; server CPU 100% = one core)")
+    print(f"({os.cpu_count()} CPUs shared by the server and the benchmark clients; server CPU 100% = one core; "
+          f"sqlite_synchronous={args.sqlite_synchronous}; load average before/after "
+          f"{args.load_before:.1f}/{os.getloadavg()[0]:.1f})")
 
 
 if __name__ == "__main__":

@@ -54,7 +54,9 @@ def _stage(store, block_id: str, data: bytes, claimed: str) -> str:
     return store.stage(block_id, data)
 
 
-def _publish_all(store, folder: str, staged: list[tuple[str, str]]) -> list[str]:
+def _publish_all(store, folder: str, staged: list[tuple[str, str]], unneeded: list[str]) -> list[str]:
+    for tmp in unneeded:
+        store.discard(tmp)
     paths: list[str] = []
     for block_id, tmp in staged:
         paths.extend(store.publish(folder, block_id, tmp))
@@ -155,8 +157,8 @@ async def _read_frames(request: web.Request, store, length: int) -> list[tuple[s
                 remaining -= size
                 frames.append((block_id, size, sha, loop.run_in_executor(None, _stage, store, block_id, data, sha)))
                 del data
-                if len(frames) > STAGING_AHEAD:  # bound the memory held by one request
-                    await asyncio.wait([frames[-1 - STAGING_AHEAD][3]])
+                if len(frames) > STAGING_AHEAD:  # bound the memory held by one request; fail early
+                    await frames[-1 - STAGING_AHEAD][3]
         except TRUNCATED as exc:
             raise BadRequest("request body truncated", code="truncated_body") from exc
         for _, _, _, fut in frames:
@@ -206,11 +208,9 @@ async def post_blocks(request: web.Request) -> web.Response:
             new = [b for b in ids if b in missing]
             if new:
                 await offload.read(index.check_quota, principal.username, sum(sizes[b] for b in new))
-            for block_id in ids:
-                if block_id not in missing:
-                    store.discard(staged.pop(block_id))
+            unneeded = [staged.pop(b) for b in ids if b not in missing]
             to_publish = [(b, staged.pop(b)) for b in new]
-            paths = await loop.run_in_executor(None, _publish_all, store, folder, to_publish)
+            paths = await loop.run_in_executor(None, _publish_all, store, folder, to_publish, unneeded)
             await app[keys.GROUP_SYNC](paths)
             items = [(block_id, size, sha) for block_id, size, sha, _ in frames]
             try:

@@ -5,11 +5,12 @@ survives process crashes but not power loss), foreign keys on, and a busy timeou
 can work on a live data directory. Transactions use ``BEGIN IMMEDIATE`` so a writer never upgrades
 a read lock mid-transaction.
 
-Reads can also run on *reader threads* (:meth:`Database.reader`, used by
-:meth:`relay.offload.Offload.read`): each such thread gets its own read-only connection, so reads
-(per-request authentication, block lookups, log pages) never queue behind the writer's commit and
-its fsync. WAL gives every reader the last committed state; a write attempted on a reader thread
-raises.
+Reads can also run on their own connections (:meth:`Database.reader`, used by
+:meth:`relay.offload.Offload.read` on reader threads and by ``Offload.read_now`` on the event
+loop): each thread gets its own read-only connection, so reads (per-request authentication, block
+lookups, log pages) never queue behind the writer's commit and its fsync. WAL gives every reader
+the last committed state and never makes it wait for the writer; a write attempted inside
+``reader()`` raises.
 """
 
 from __future__ import annotations
