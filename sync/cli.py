@@ -124,7 +124,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--keep", choices=["mine", "theirs", "both"], required=True)
 
     s = sub.add_parser("daemon", help="watch all folders and keep the index current until stopped")
-    s.add_argument("--once", action="store_true", help=argparse.SUPPRESS)
+    s.add_argument("--once", action="store_true", help="scan and sync every folder once, then exit")
     return p
 
 
@@ -191,12 +191,16 @@ def _cmd_daemon(engine: Engine, args: argparse.Namespace) -> int:
         return 1
 
     async def run() -> None:
+        if args.once:  # one pass: scan every folder, sync relay folders, exit
+            for f in engine.folders():
+                await engine.runner(f.id).scan_async()
+            if engine.config.relay is not None and any(f.relay for f in engine.folders()):
+                await engine.sync_now()
+            return
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
-        if args.once:
-            stop.set()
         await engine.run(stop, report=lambda line: print(line, flush=True))
 
     print(f"Cove daemon watching {', '.join(str(f.path) for f in engine.folders())}", flush=True)
