@@ -18,28 +18,19 @@ from pathlib import Path
 from PySide6.QtCore import QObject, QTimer, QUrl, Signal
 from PySide6.QtWidgets import QApplication, QSystemTrayIcon
 
+from app.account import RelayAccount
 from app.conflicts_model import ConflictCopySource, ConflictSource, EngineConflictSource
 from app.context import Context, SettingsStore
 from app.engine_host import EngineHost
 from app.icons import icon
 from app.jobs import Jobs
 from app.main_window import MainWindow, Page
-from app.notify import Event, EventKind, Notification, Notifier
+from app.notify import Notification, Notifier
 from app.settings import AppSettings, load_settings
 from app.tray import Tray
 from app.wizard import FirstRunWizard, WizardChoice
 from sync.config import Dirs
 from sync.engine import Engine
-from sync.queries import Change
-
-
-def remote_change_events(folder_label: str, changes: list[Change], me: str) -> list[Event]:
-    """Notification events for changes other devices made (ours are not news to us). Pure."""
-    return [
-        Event(EventKind.CHANGE, c.path, folder_label, device=c.modified_by)
-        for c in changes
-        if c.modified_by and c.modified_by != me and not c.is_dir
-    ]
 
 
 class CoveApp(QObject):
@@ -55,17 +46,19 @@ class CoveApp(QObject):
         open_url: Callable[[QUrl], bool] | None = None,
         copy_text: Callable[[str], None] | None = None,
         conflict_source: ConflictSource | None = None,
-        poll_ms: int = 2000,
+        poll_ms: int = 30_000,
         default_folder: Path | None = None,
+        lan: bool = True,
     ):
         super().__init__()
         self.dirs = dirs
         self.engine = Engine.create(dirs)
         settings: AppSettings = load_settings(dirs)
         self.jobs = Jobs(parent=self)
-        self.host = EngineHost(self.engine, self.jobs, poll_ms=poll_ms, parent=self)
+        self.host = EngineHost(self.engine, self.jobs, poll_ms=poll_ms, lan=lan, parent=self)
         self.store = SettingsStore(dirs, settings, self)
-        ctx = Context(self.host, self.jobs, self.store, dirs, autostart_dir)
+        self.relay = RelayAccount(self.host, self.store, self)
+        ctx = Context(self.host, self.jobs, self.store, dirs, autostart_dir, relay=self.relay)
         if open_url is not None:
             ctx.open_url = open_url
         if copy_text is not None:
@@ -89,10 +82,10 @@ class CoveApp(QObject):
     def _wire(self) -> None:
         host, window = self.host, self.window
         host.events.connect(self.notifier.add)
-        host.changes.connect(self._on_changes)
         host.running_changed.connect(lambda running: running and self.started.emit())
         self.store.changed.connect(lambda s: setattr(self.notifier, "enabled", s.notifications))
         window.conflicts.resolved.connect(lambda _n: host.refresh())
+        host.conflict_found.connect(lambda *_a: window.conflicts.reload_soon())
         window.history.restored.connect(lambda _p: host.refresh())
         window.closed.connect(self._window_closed)
         if self.tray is not None:
@@ -107,12 +100,6 @@ class CoveApp(QObject):
 
     def _conflict_folders(self) -> list[tuple[str, str, Path, object]]:
         return [(f.id, f.label or f.path.name, f.path, self.engine.runner(f.id)) for f in self.engine.folders()]
-
-    def _on_changes(self, folder_id: str, changes: list[Change]) -> None:
-        folder = self.engine.folder(folder_id)
-        events = remote_change_events(folder.label or folder.path.name, changes, self.engine.identity.short_id)
-        if events:
-            self.notifier.add(events)
 
     def _show(self, n: Notification) -> None:
         if self.tray is not None:
@@ -130,7 +117,7 @@ class CoveApp(QObject):
         if self.tray is not None:
             self.tray.show()
         if self.needs_wizard:
-            self.wizard = FirstRunWizard(self.default_folder)
+            self.wizard = FirstRunWizard(self.default_folder, relay=self.relay)
             self.wizard.accepted.connect(lambda: self.finish_wizard(self.wizard.choice))  # type: ignore[union-attr]
             self.wizard.rejected.connect(self._wizard_cancelled)
             self.wizard.show()
@@ -149,8 +136,15 @@ class CoveApp(QObject):
 
         def failed(message: str) -> None:
             self.window.statusBar().showMessage(f"Cannot sync {choice.folder}: {message}")
+            self.host.start()
             self.window.show()
 
+        if choice.signed_in:
+            # a relay folder (new, or joined): added before Engine.run starts, so the run connects
+            task = self.relay.add_folder(choice.folder, choice.relay_folder_id)
+            task.add_done_callback(lambda t: added(t.result()) if t.result() is not None
+                                   else failed(self.relay.last_error))
+            return
         self.host.add_folder(choice.folder, on_done=added, on_error=failed)
 
     def _wizard_cancelled(self) -> None:

@@ -270,9 +270,21 @@ class EngineConflictSource:
 
     def conflicts(self) -> list[ConflictItem]:
         recorded = [item_from_open(c) for c in self.engine.conflicts()]
-        known = {i.key for i in recorded}
+        known = {i.key for i in recorded} | self._resolved_keys()
         return sorted(recorded + [i for i in self.copies.conflicts() if i.key not in known],
                       key=lambda i: (i.folder_label, i.path))
+
+    def _resolved_keys(self) -> set[str]:
+        """Copies of conflicts already resolved (keep both leaves the copy in place): not open."""
+        import json
+
+        out = set()
+        for f in list(self.engine.folders()):
+            for _id, _path, data, _created, resolved_at, _res in self.engine.runner(f.id).index.conflicts(
+                    include_resolved=True):
+                if resolved_at is not None:
+                    out.add(f"{f.id}:{json.loads(data)['copy_path']}")
+        return out
 
     def resolve(self, item: ConflictItem, resolution: Resolution) -> None:
         if not item.recorded:

@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from PySide6.QtCore import QObject, QUrl, Signal
 from PySide6.QtGui import QDesktopServices, QGuiApplication
@@ -52,6 +53,7 @@ class Context:
     open_url: Callable[[QUrl], bool] = _open_url
     copy_text: Callable[[str], None] = _copy_text
     opened: list[str] = field(default_factory=list)  # what open_url was asked (for the tray test)
+    relay: Any = None  # app.account.RelayAccount (set by CoveApp once built)
 
     @property
     def engine(self):

@@ -1,12 +1,22 @@
 """The embedded engine as the interface sees it: a QObject that runs :meth:`Engine.run` as a task on
-the app's asyncio loop (qasync), pauses and resumes it, and turns what the engine knows into Qt
-signals the views and the tray listen to.
+the app's asyncio loop (qasync) and turns the engine's :class:`sync.events.EngineEvents` callbacks
+into Qt signals the views and the tray listen to.
 
-Nothing here blocks the GUI thread: opening indexes, status queries and engine operations run
-through :class:`app.jobs.Jobs`. The engine does not push events yet, so the host polls cheap
-read-only summaries (:mod:`sync.queries`) every ``poll_ms`` and after each ``report`` line, and
-emits ``changes`` when the index has new versions. When the engine grows event callbacks (folder
-state changed, changes applied, conflict opened), they replace the polling here and nowhere else.
+* ``folder_state`` → the per-folder state line, the tray's overall state (:func:`overall_state`)
+  and ``folders_changed`` (coalesced, so a burst of scans repaints once);
+* ``changes`` → ``changes(folder id, records, remote)``, and a counts refresh;
+* ``conflict`` → ``conflict_found`` (the workbench reloads);
+* ``error`` → ``error_found``;
+* ``changes`` from other devices, new conflicts and new errors → ``events`` (notifications,
+  batched by :class:`app.notify.Notifier`);
+* ``report`` → ``reported`` (the Activity page's log).
+
+Only what has no event is polled, slowly: each folder's file counts and disk usage
+(:mod:`sync.queries`, off the GUI thread), every ``poll_ms`` and shortly after changes.
+
+Pausing uses :meth:`Engine.set_paused` per folder and new folders :meth:`Engine.start_folder`: the
+engine task keeps running. Nothing here blocks the GUI thread: opening indexes and queries run
+through :class:`app.jobs.Jobs`, relay calls are awaited on the loop.
 """
 
 from __future__ import annotations
@@ -14,18 +24,19 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import enum
-from collections.abc import Callable
-from dataclasses import dataclass
+import inspect
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QObject, QTimer, Signal
+from PySide6.QtCore import QObject, Qt, QThread, QTimer, Signal
 
 from app.jobs import Jobs
 from app.notify import Event, EventKind
-from sync.config import FolderConfig
+from sync.config import FolderConfig, save_app_config
 from sync.engine import Engine
-from sync.queries import Change, Counts, IndexReader
+from sync.queries import Counts, IndexReader
 
 
 class AppState(enum.Enum):
@@ -42,13 +53,13 @@ class AppState(enum.Enum):
 
 def overall_state(folder_states: list[str], paused: bool, online: bool = True) -> AppState:
     """The one state the tray shows, from each folder's state line. Pure."""
-    if paused:
+    if paused or (folder_states and all(s == "paused" for s in folder_states)):
         return AppState.PAUSED
     if any(s.startswith(("error", "waiting")) for s in folder_states):
         return AppState.ERROR
     if any(s.startswith(("scanning", "syncing")) for s in folder_states):
         return AppState.SYNCING
-    if not online:
+    if not online or any(s.startswith("offline") for s in folder_states):
         return AppState.OFFLINE
     return AppState.UP_TO_DATE
 
@@ -59,69 +70,92 @@ class FolderInfo:
     state: str
     counts: Counts | None
     error: str = ""
+    progress: float | None = None
 
     @property
     def id(self) -> str:
         return self.folder.id
 
 
-def folder_info(engine: Engine, folder: FolderConfig, paused: bool) -> FolderInfo:
-    """Worker thread: one folder's state and counts."""
+def folder_counts(engine: Engine, folder: FolderConfig) -> tuple[str, Counts | None, str]:
+    """Worker thread: one folder's state as the engine last knew it, and its counts."""
     try:
-        state = "paused" if paused else engine.runner(folder.id).state()
+        state = engine.runner(folder.id).state()
         with IndexReader(engine.dirs.index_path(folder.id)) as reader:
-            counts = reader.counts()
-        return FolderInfo(folder, state, counts)
+            return state, reader.counts(), ""
     except Exception as e:  # noqa: BLE001 - shown in the Folders view
-        return FolderInfo(folder, f"error: {e}", None, str(e))
+        return f"error: {e}", None, str(e)
 
 
-def new_changes(engine: Engine, since: dict[str, int]) -> dict[str, list[Change]]:
-    """Worker thread: changes recorded after ``since[folder id]`` (ns), per folder."""
-    out: dict[str, list[Change]] = {}
-    for folder in list(engine.folders()):
-        path = engine.dirs.index_path(folder.id)
-        if not path.exists():
+def change_events(label: str, records: Sequence[Any], me: str) -> list[Event]:
+    """Notification events for changes other devices made (files only; ours are not news). Pure."""
+    out = []
+    for r in records:
+        if getattr(r, "modified_by", "") == me:
             continue
-        with IndexReader(path) as reader:
-            changes = reader.changes_after(since.get(folder.id, 0))
-        if changes:
-            out[folder.id] = changes
+        if getattr(r, "is_dir", False) or getattr(getattr(r, "type", None), "value", "") == "dir":
+            continue
+        out.append(Event(EventKind.CHANGE, r.path, label, "deleted" if getattr(r, "deleted", False) else "",
+                         device=getattr(r, "modified_by", "")))
     return out
-
-
-def report_event(line: str) -> Event | None:
-    """A notification event for one ``report`` line of the engine, if it is worth one. Local scan
-    results are not (the person made them); errors are."""
-    folder, _, rest = line.partition(": ")
-    if "error" in rest.lower() or "cannot" in rest.lower() or "missing" in rest.lower():
-        return Event(EventKind.ERROR, folder, Path(folder).name, rest)
-    return None
 
 
 class EngineHost(QObject):
     folders_changed = Signal(list)  # list[FolderInfo]
     state_changed = Signal(object)  # AppState
-    changes = Signal(str, list)  # folder id, list[sync.queries.Change]
+    folder_state = Signal(str, str, object)  # folder id, state line, progress (0..1 or None)
+    changes = Signal(str, list, bool)  # folder id, list[sync.records.FileRecord], remote
+    conflict_found = Signal(str, object)  # folder id, sync.planner.ConflictRecord
+    error_found = Signal(str, str, str, str)  # folder id, path ("" for the folder), kind, message
     reported = Signal(str)  # one line from the engine
     events = Signal(list)  # list[app.notify.Event] worth a notification
     running_changed = Signal(bool)
+    _hop = Signal(object, object)  # (callable, args): an engine callback made off the GUI thread
 
-    def __init__(self, engine: Engine, jobs: Jobs, poll_ms: int = 2000, parent: QObject | None = None):
+    def __init__(self, engine: Engine, jobs: Jobs, poll_ms: int = 30_000, lan: bool = True,
+                 parent: QObject | None = None):
         super().__init__(parent)
         self.engine = engine
+        self.lan = lan and "lan" in inspect.signature(engine.run).parameters  # LAN sync in Engine.run
+        self.lan_error = ""
         self.jobs = jobs
-        self.paused = False
-        self.online = True
         self.state = AppState.UP_TO_DATE
         self.infos: list[FolderInfo] = []
         self.log: list[str] = []
+        self.states: dict[str, str] = {}  # folder id → last state line from the engine
+        self.progress: dict[str, float | None] = {}
+        self._counts: dict[str, tuple[Counts | None, str]] = {}
+        self._seen_errors: set[tuple[str, str, str, str]] = set()
         self._task: asyncio.Task | None = None
         self._stop: asyncio.Event | None = None
-        self._seen: dict[str, int] = {}
+        self._run_has_relay = False
         self._polling = False
-        self._poll = QTimer(self, interval=poll_ms)
+        self._poll_again = False
+        self._hop.connect(lambda fn, args: fn(*args), Qt.ConnectionType.QueuedConnection)
+        self._poll = QTimer(self, interval=poll_ms)  # counts / disk usage: no event for those
         self._poll.timeout.connect(self.refresh)
+        self._soon = QTimer(self, singleShot=True, interval=500)  # counts after a burst of changes
+        self._soon.timeout.connect(self.refresh)
+        self._publish_timer = QTimer(self, singleShot=True, interval=50)  # coalesce state events
+        self._publish_timer.timeout.connect(self.publish)
+        ev = engine.events  # mutate in place: runners opened already hold this object
+        ev.folder_state = self._threadsafe(self._on_folder_state)
+        ev.changes = self._threadsafe(self._on_changes)
+        ev.conflict = self._threadsafe(self._on_conflict)
+        ev.error = self._threadsafe(self._on_error)
+        ev.report = self._threadsafe(self._on_report)
+
+    def _threadsafe(self, fn: Callable[..., None]) -> Callable[..., None]:
+        """Engine callbacks run on the loop thread (the GUI thread under qasync); one made from a
+        worker thread (e.g. a scan run by a job) is carried over by a queued signal."""
+
+        def call(*args: Any) -> None:
+            if QThread.currentThread() is self.thread():
+                fn(*args)
+            else:
+                self._hop.emit(fn, args)
+
+        return call
 
     # -- running -------------------------------------------------------------------------------
 
@@ -129,9 +163,14 @@ class EngineHost(QObject):
     def running(self) -> bool:
         return self._task is not None and not self._task.done()
 
+    @property
+    def paused(self) -> bool:
+        folders = list(self.engine.folders())
+        return bool(folders) and all(f.paused for f in folders)
+
     def start(self) -> None:
         """Open every folder's index off the GUI thread, then run the engine on the asyncio loop."""
-        if self.running or self.paused:
+        if self.running:
             return
         folders = list(self.engine.folders())
 
@@ -144,81 +183,154 @@ class EngineHost(QObject):
         self._poll.start()
 
     def _launch(self) -> None:
-        if self.running or self.paused:
+        if self.running:
             return
+        config = self.engine.config
+        self._run_has_relay = config.relay is not None and any(f.relay for f in config.folders)
         self._stop = asyncio.Event()
-        self._task = asyncio.get_event_loop().create_task(self.engine.run(self._stop, self._report))
+        kwargs = {"lan": self.lan} if "lan" in inspect.signature(self.engine.run).parameters else {}
+        self._task = asyncio.get_event_loop().create_task(self.engine.run(self._stop, **kwargs))
         self._task.add_done_callback(lambda _t: self._after_run())
         self.running_changed.emit(True)
         self.refresh()
 
     def _after_run(self) -> None:
+        task = self._task
+        if task is not None and not task.cancelled() and task.exception() is not None:
+            # Engine.run itself failed (not a folder: those report through events): say so
+            e = task.exception()
+            if self.lan and self._stop is not None and not self._stop.is_set():
+                # most likely LAN discovery (the only part of run that is not per folder): go on
+                # without it rather than not syncing at all
+                self.lan, self.lan_error = False, str(e) or e.__class__.__name__
+                self._on_report(f"LAN sync is off: {self.lan_error}")
+                self.events.emit([Event(EventKind.ERROR, "LAN sync", "", f"LAN sync is off: {self.lan_error}")])
+                self.running_changed.emit(False)
+                self._task = None
+                QTimer.singleShot(0, self._launch)
+                return
+            message = f"the sync engine stopped: {e or e.__class__.__name__}"
+            self._on_report(message)
+            for f in list(self.engine.folders()):
+                self._on_folder_state(f.id, f"error: {message}", None)
+            self.events.emit([Event(EventKind.ERROR, "Cove", "", message)])
         self.running_changed.emit(False)
-        self.refresh()
 
     async def stop(self) -> None:
         self._poll.stop()
+        self._soon.stop()
         if self._stop is not None:
             self._stop.set()
         if self._task is not None:
-            with contextlib.suppress(asyncio.CancelledError):
+            with contextlib.suppress(Exception, asyncio.CancelledError):  # a failed run was reported
                 await self._task
         self._task = None
 
+    async def restart(self) -> None:
+        """Stop and start Engine.run again: only for what start_folder cannot do (a relay folder
+        when the run started without a relay connection)."""
+        await self.stop()
+        self._poll.start()
+        self._launch()
+
     def pause(self) -> None:
-        self.paused = True
-        if self._stop is not None:
-            self._stop.set()
-        self.refresh()
+        self._set_paused(True)
 
     def resume(self) -> None:
-        self.paused = False
-        if self._task is not None and not self._task.done():
-            # still winding down: start again once it has
-            self._task.add_done_callback(lambda _t: self._launch())
-        else:
-            self._launch()
-        self.refresh()
+        self._set_paused(False)
+
+    def _set_paused(self, paused: bool) -> None:
+        for f in list(self.engine.folders()):
+            if f.paused != paused:
+                self.engine.set_paused(f.id, paused)  # emits folder_state
+        self.publish()
 
     def toggle_pause(self) -> None:
         self.resume() if self.paused else self.pause()
 
-    def _report(self, line: str) -> None:  # called on the loop (GUI) thread
+    # -- engine events (GUI thread) ------------------------------------------------------------
+
+    def _label(self, folder_id: str) -> str:
+        try:
+            f = self.engine.folder(folder_id)
+        except Exception:  # noqa: BLE001 - a folder removed meanwhile
+            return folder_id
+        return f.label or f.path.name
+
+    def _on_folder_state(self, folder_id: str, state: str, progress: float | None) -> None:
+        self.states[folder_id] = state
+        self.progress[folder_id] = progress
+        self.folder_state.emit(folder_id, state, progress)
+        if not self._publish_timer.isActive():
+            self._publish_timer.start()
+
+    def _on_changes(self, folder_id: str, records: Sequence[Any], remote: bool) -> None:
+        records = list(records)
+        self.changes.emit(folder_id, records, remote)
+        if remote:
+            events = change_events(self._label(folder_id), records, self.engine.identity.short_id)
+            if events:
+                self.events.emit(events)
+        if not self._soon.isActive():
+            self._soon.start()
+
+    def _on_conflict(self, folder_id: str, record: Any) -> None:
+        self.conflict_found.emit(folder_id, record)
+        self.events.emit([Event(EventKind.CONFLICT, record.path, self._label(folder_id))])
+
+    def _on_error(self, folder_id: str, path: str, kind: str, message: str) -> None:
+        self.error_found.emit(folder_id, path, kind, message)
+        key = (folder_id, path, kind, message)
+        if key in self._seen_errors:  # scans report a standing per-file error every time
+            return
+        self._seen_errors.add(key)
+        label = self._label(folder_id)
+        self.events.emit([Event(EventKind.ERROR, path or label, label, message)])
+
+    def _on_report(self, line: str) -> None:
         self.log.append(line)
         del self.log[:-500]
         self.reported.emit(line)
-        event = report_event(line)
-        if event is not None:
-            self.events.emit([event])
-        self.refresh()
 
-    # -- polling -------------------------------------------------------------------------------
+    # -- the folder list -----------------------------------------------------------------------
+
+    def publish(self) -> None:
+        """Rebuild the folder list from the engine's states and the last counts; emit."""
+        self._publish_timer.stop()
+        infos = []
+        for f in list(self.engine.folders()):
+            counts, error = self._counts.get(f.id, (None, ""))
+            state = "paused" if f.paused else self.states.get(f.id, "starting")
+            infos.append(FolderInfo(f, state, counts, error, self.progress.get(f.id)))
+        self.infos = infos
+        self.folders_changed.emit(infos)
+        state = overall_state([i.state for i in infos], False)
+        if state is not self.state:
+            self.state = state
+            self.state_changed.emit(state)
 
     def refresh(self) -> None:
+        """Re-read each folder's counts off the GUI thread, then publish."""
         if self._polling:
+            self._poll_again = True
             return
         self._polling = True
         folders = list(self.engine.folders())
-        paused = self.paused
-        since = dict(self._seen)
         engine = self.engine
 
-        def work() -> tuple[list[FolderInfo], dict[str, list[Change]]]:
-            infos = [folder_info(engine, f, paused) for f in folders]
-            return infos, new_changes(engine, since)
+        def work() -> dict[str, tuple[str, Counts | None, str]]:
+            return {f.id: folder_counts(engine, f) for f in folders}
 
-        def done(result: tuple[list[FolderInfo], dict[str, list[Change]]]) -> None:
+        def done(result: dict[str, tuple[str, Counts | None, str]]) -> None:
             self._polling = False
-            infos, changed = result
-            self.infos = infos
-            self.folders_changed.emit(infos)
-            state = overall_state([i.state for i in infos], self.paused, self.online)
-            if state is not self.state:
-                self.state = state
-                self.state_changed.emit(state)
-            for fid, changes in changed.items():
-                self._seen[fid] = max(c.changed_at_ns for c in changes)
-                self.changes.emit(fid, changes)
+            for fid, (state, counts, error) in result.items():
+                self._counts[fid] = (counts, error)
+                if fid not in self.states or error:  # events are newer than a polled state
+                    self.states[fid] = state
+            self.publish()
+            if self._poll_again:
+                self._poll_again = False
+                self.refresh()
 
         def failed(message: str) -> None:
             self._polling = False
@@ -226,24 +338,46 @@ class EngineHost(QObject):
 
         self.jobs.submit(work, on_done=done, on_error=failed)
 
-    # -- operations (each off the GUI thread) --------------------------------------------------
+    # -- operations ----------------------------------------------------------------------------
 
     def call(self, fn: Callable[..., Any], *args: Any, on_done=None, on_error=None) -> None:
         self.jobs.submit(fn, *args, on_done=on_done, on_error=on_error)
 
     def add_folder(self, path: Path, on_done=None, on_error=None) -> None:
+        """A LAN folder: added and opened off the GUI thread, then started in the running engine."""
+
         def work() -> FolderConfig:
             folder = self.engine.add_folder(path)
             self.engine.runner(folder.id)
             return folder
 
         def done(folder: FolderConfig) -> None:
+            if self.running:
+                self.engine.start_folder(folder.id)
             if on_done:
                 on_done(folder)
-            if self.running and self._stop is not None:
-                # Engine.run watches the folders it started with: restart it to include the new one.
-                self._stop.set()
-                self._task.add_done_callback(lambda _t: self._launch())  # type: ignore[union-attr]
             self.refresh()
 
         self.jobs.submit(work, on_done=done, on_error=on_error)
+
+    async def add_relay_folder(self, path: Path, folder_id: str | None = None) -> FolderConfig:
+        """A folder that syncs through the relay: a new one from ``path``, or join ``folder_id``.
+        Awaited on the loop (relay calls); the index is opened off the GUI thread."""
+        root = path.expanduser().absolute()
+        existing = self.engine.config.folder_for(root)
+        was_running = existing is not None and existing.path.resolve() == root.resolve()
+        folder = await self.engine.add_relay_folder(root, folder_id)
+        if not folder.relay:
+            # Engine.add_relay_folder returns an existing LAN folder unchanged; mark it a relay
+            # folder (see the report: the engine should do this itself).
+            folder = replace(folder, relay=True)
+            self.engine.config = self.engine.config.with_folder(folder)
+            save_app_config(self.engine.dirs, self.engine.config)
+        await asyncio.to_thread(self.engine.runner, folder.id)
+        if self.running:
+            if self._run_has_relay and not was_running:
+                self.engine.start_folder(folder.id)
+            else:  # no relay connection in this run yet, or the folder runs without a transport
+                await self.restart()
+        self.refresh()
+        return folder

@@ -95,6 +95,9 @@ class Jobs(QObject):
         try:
             if on_done is not None:
                 on_done(result)
+        except RuntimeError as e:
+            if "already deleted" not in str(e):
+                raise  # else the widget that asked was closed meanwhile: nobody to tell
         finally:
             self._live.pop(job_id, None)
             self._finish()
@@ -106,6 +109,9 @@ class Jobs(QObject):
                 on_error(message)
             else:
                 self.error.emit(message)
+        except RuntimeError as e:
+            if "already deleted" not in str(e):
+                raise
         finally:
             self._live.pop(job_id, None)
             self._finish()

@@ -100,7 +100,9 @@ class FoldersModel(TableModel[FolderInfo]):
             c = row.counts
             return {
                 FolderColumn.NAME: row.folder.label or row.folder.path.name,
-                FolderColumn.STATE: row.state.capitalize(),
+                FolderColumn.STATE: row.state.capitalize() + (
+                    f" {row.progress:.0%}" if row.progress is not None else "") + (
+                    " (relay)" if row.folder.relay else ""),
                 FolderColumn.FILES: f"{c.files:,}" if c else "",
                 FolderColumn.SIZE: human_size(c.bytes) if c else "",
                 FolderColumn.LAST_SYNC: when(c.last_scan_ns) if c else "",
@@ -110,8 +112,8 @@ class FoldersModel(TableModel[FolderInfo]):
             return icon("folder")
         if role == Qt.ItemDataRole.DecorationRole and column is FolderColumn.STATE:
             s = row.state
-            name = ("error" if s.startswith(("error", "waiting")) else "syncing" if s.startswith("scan")
-                    else "ignored" if s.startswith("paused") else "synced")
+            name = ("error" if s.startswith(("error", "waiting")) else "syncing" if s.startswith(("scan", "sync"))
+                    else "ignored" if s.startswith(("paused", "offline", "starting")) else "synced")
             return icon(f"status-{name}")
         return None
 

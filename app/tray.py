@@ -82,7 +82,7 @@ class Tray(QObject):
             a = self.open_folder_menu.addAction(icon("folder"), info.folder.label or info.folder.path.name)
             a.triggered.connect(lambda _=False, p=info.folder.path: self.open_folder.emit(p))
         self.open_folder_menu.setEnabled(bool(infos))
-        syncing = [i for i in infos if i.state.startswith("scanning")]
+        syncing = [i for i in infos if i.state.startswith(("scanning", "syncing"))]
         if syncing and self.state is AppState.SYNCING:
             names = ", ".join(i.folder.label or i.folder.path.name for i in syncing)
             self.icon.setToolTip(f"{TOOLTIP[AppState.SYNCING]}: {names}")

@@ -1,13 +1,18 @@
-"""The first-run wizard: choose a folder (default ~/Cove), LAN-only or a relay, link to an existing
-device. It only collects and validates; :class:`app.application.CoveApp` acts on :attr:`choice`."""
+"""The first-run wizard: choose a folder (default ~/Cove), LAN-only or a relay; for a relay, sign in
+(for real, through :class:`app.account.RelayAccount`: the account key fingerprint is shown, or what
+to do when the keys live on another device) and choose a new relay folder or one already on the
+relay; link to an existing device. Adding the folder is left to :class:`app.application.CoveApp`,
+which acts on :attr:`FirstRunWizard.choice`."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
 
+from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (
     QButtonGroup,
+    QComboBox,
     QFileDialog,
     QFormLayout,
     QHBoxLayout,
@@ -21,6 +26,7 @@ from PySide6.QtWidgets import (
     QWizardPage,
 )
 
+from app.account import RelayAccount, RemoteFolder
 from app.icons import icon
 from app.pages.devices import LINK_DISABLED
 from app.settings import SyncMode, validate_relay_url
@@ -32,6 +38,8 @@ class WizardChoice:
     sync_mode: str
     relay_url: str = ""
     relay_account: str = ""
+    signed_in: bool = False  # the relay sign-in succeeded and this device holds the account keys
+    relay_folder_id: str | None = None  # join this folder on the relay (None: a new relay folder)
 
 
 def default_folder() -> Path:
@@ -103,13 +111,11 @@ class ModePage(QWizardPage):
             n.setWordWrap(True)
             n.setStyleSheet("color:#666; margin-left:22px")
         self.url = QLineEdit(placeholderText="https://relay.example.org")
-        self.account = QLineEdit(placeholderText="you@example.org")
         self.error = QLabel()
         self.error.setStyleSheet("color:#b00")
         self.error.setWordWrap(True)
         form = QFormLayout()
         form.addRow("Relay address", self.url)
-        form.addRow("Account", self.account)
         v = QVBoxLayout(self)
         v.addWidget(self.lan)
         v.addWidget(lan_note)
@@ -123,7 +129,6 @@ class ModePage(QWizardPage):
 
     def _toggle(self, relay: bool) -> None:
         self.url.setEnabled(relay)
-        self.account.setEnabled(relay)
         self.error.setText("")
 
     def validatePage(self) -> bool:
@@ -132,6 +137,117 @@ class ModePage(QWizardPage):
         problem = validate_relay_url(self.url.text())
         self.error.setText(problem or "")
         return problem is None
+
+    def nextId(self) -> int:
+        return PageId.SIGN_IN if self.relay.isChecked() else PageId.LINK
+
+
+class SignInPage(QWizardPage):
+    """Sign in to the relay; then a new relay folder or one of the account's folders on it."""
+
+    def __init__(self, relay: RelayAccount | None, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.relay = relay
+        self.setTitle("Sign in to your relay")
+        self.setSubTitle("The relay checks your password; it never sees your files, their names or your "
+                         "encryption keys.")
+        self.url = QLabel()
+        self.account = QLineEdit(placeholderText="your user name on the relay")
+        self.password = QLineEdit(echoMode=QLineEdit.EchoMode.Password)
+        self.sign_in_button = QPushButton("Sign in")
+        self.sign_in_button.clicked.connect(self.sign_in)
+        self.status = QLabel()
+        self.status.setWordWrap(True)
+        self.status.setTextFormat(Qt.TextFormat.RichText)
+        self.new_folder = QRadioButton("Start a new relay folder with this folder's files")
+        self.join_folder = QRadioButton("Sync a folder already on the relay into this folder:")
+        self.new_folder.setChecked(True)
+        self.remote = QComboBox()
+        self.remote.setEnabled(False)
+        self.join_folder.toggled.connect(self.remote.setEnabled)
+        form = QFormLayout()
+        form.addRow("Relay", self.url)
+        form.addRow("Account", self.account)
+        form.addRow("Password", self.password)
+        row = QHBoxLayout()
+        row.addWidget(self.status, 1)
+        row.addWidget(self.sign_in_button)
+        v = QVBoxLayout(self)
+        v.addLayout(form)
+        v.addLayout(row)
+        v.addWidget(self.new_folder)
+        v.addWidget(self.join_folder)
+        v.addWidget(self.remote)
+        v.addStretch()
+        self.signed_in = False
+        self._show_folder_choice(False)
+        if relay is not None:
+            relay.signed_in.connect(self._signed_in)
+            relay.needs_link.connect(self._needs_link)
+            relay.failed.connect(self._failed)
+            relay.remote_folders.connect(self._remote_folders)
+            relay.busy_changed.connect(lambda busy: self.sign_in_button.setEnabled(not busy))
+
+    def initializePage(self) -> None:
+        self.url.setText(self.field_url())
+
+    def field_url(self) -> str:
+        wizard = self.wizard()
+        return wizard.mode_page.url.text().strip() if isinstance(wizard, FirstRunWizard) else ""
+
+    def _show_folder_choice(self, shown: bool) -> None:
+        for w in (self.new_folder, self.join_folder, self.remote):
+            w.setVisible(shown)
+
+    def sign_in(self) -> None:
+        if self.relay is None:
+            return
+        if not self.account.text().strip() or not self.password.text():
+            self.status.setText("<span style='color:#b00'>Enter your user name and password.</span>")
+            return
+        self.signed_in = False
+        self.completeChanged.emit()
+        self.status.setText("Signing in…")
+        self.relay.sign_in(self.field_url(), self.account.text(), self.password.text())
+
+    def _signed_in(self, result) -> None:
+        self.signed_in = True
+        self.password.clear()
+        created = " (new keys made on this device)" if result.created_keys else ""
+        self.status.setText(f"Signed in as <b>{result.username}</b>{created}. Account key fingerprint:<br>"
+                            f"<code>{result.fingerprint}</code><br><span style='color:#666'>Check that "
+                            "your other devices show the same.</span>")
+        self._show_folder_choice(True)
+        self.completeChanged.emit()
+        if self.relay is not None:
+            self.relay.load_folders()
+
+    def _needs_link(self, message: str) -> None:
+        self.signed_in = False
+        self.status.setText(f"<span style='color:#a60'>{message}</span>")
+        self._show_folder_choice(False)
+        self.completeChanged.emit()
+
+    def _failed(self, message: str) -> None:
+        if self.isVisible() or not self.signed_in:
+            self.status.setText(f"<span style='color:#b00'>{message}</span>")
+
+    def _remote_folders(self, folders: list[RemoteFolder]) -> None:
+        self.remote.clear()
+        for f in folders:
+            self.remote.addItem(f.title, f.id)
+        self.join_folder.setEnabled(bool(folders))
+        if not folders:
+            self.new_folder.setChecked(True)
+
+    def isComplete(self) -> bool:
+        return self.signed_in
+
+    def folder_id(self) -> str | None:
+        return self.remote.currentData() if self.join_folder.isChecked() and self.remote.count() else None
+
+    def nextId(self) -> int:
+        return PageId.LINK
 
 
 class LinkPage(QWizardPage):
@@ -150,17 +266,24 @@ class LinkPage(QWizardPage):
         v.addStretch()
 
 
+class PageId:
+    FOLDER, MODE, SIGN_IN, LINK = range(4)
+
+
 class FirstRunWizard(QWizard):
-    def __init__(self, default: Path | None = None, parent: QWidget | None = None):
+    def __init__(self, default: Path | None = None, relay: RelayAccount | None = None,
+                 parent: QWidget | None = None):
         super().__init__(parent)
         self.setWindowTitle("Welcome to Cove")
         self.setWindowIcon(icon("cove"))
         self.setWizardStyle(QWizard.WizardStyle.ModernStyle)
         self.folder_page = FolderPage(default or default_folder())
         self.mode_page = ModePage()
+        self.sign_in_page = SignInPage(relay)
         self.link_page = LinkPage()
-        for p in (self.folder_page, self.mode_page, self.link_page):
-            self.addPage(p)
+        for page_id, p in zip((PageId.FOLDER, PageId.MODE, PageId.SIGN_IN, PageId.LINK),
+                              (self.folder_page, self.mode_page, self.sign_in_page, self.link_page)):
+            self.setPage(page_id, p)
         self.resize(620, 440)
 
     @property
@@ -170,5 +293,7 @@ class FirstRunWizard(QWizard):
             folder=Path(self.folder_page.path.text().strip()).expanduser(),
             sync_mode=SyncMode.RELAY if relay else SyncMode.LAN,
             relay_url=self.mode_page.url.text().strip() if relay else "",
-            relay_account=self.mode_page.account.text().strip() if relay else "",
+            relay_account=self.sign_in_page.account.text().strip() if relay else "",
+            signed_in=relay and self.sign_in_page.signed_in,
+            relay_folder_id=self.sign_in_page.folder_id() if relay else None,
         )

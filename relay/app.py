@@ -49,6 +49,7 @@ def create_app(config: RelayConfig, *, clock: keys.Clock = time.time) -> web.App
     app[keys.HUB] = NotifyHub(metrics, config.ws_queue)
     app[keys.LOGIN_BY_USER] = SlidingWindow(config.login_attempts_per_user, config.login_window)
     app[keys.LOGIN_BY_IP] = SlidingWindow(config.login_attempts_per_ip, config.login_window)
+    app[keys.LINK_MISSES] = SlidingWindow(config.link_attempts_per_account, config.login_window)
     app[keys.CONNECTIONS] = ConnectionCounter(config.max_connections_per_account)
     app[keys.BLOCK_LOCKS] = LockStripes()
     app.cleanup_ctx.append(_storage_ctx)
@@ -73,7 +74,9 @@ async def _storage_ctx(app: web.Application) -> AsyncIterator[None]:
     app[keys.ACCOUNTS] = stores.accounts
     app[keys.FOLDERS] = stores.folders
     app[keys.LOGS] = stores.logs
+    app[keys.LINKS] = stores.links
     app[keys.BLOCK_INDEX] = stores.blocks
+    app[keys.CERTS] = stores.certs
     app[keys.BLOCK_STORE] = block_store
     app[keys.GROUP_SYNC] = GroupSync(block_store.sync)
     app[keys.MINTER] = minter

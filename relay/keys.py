@@ -13,8 +13,16 @@ from relay.limits import ConnectionCounter, SlidingWindow
 from relay.metrics import Metrics
 from relay.notify import NotifyHub
 from relay.offload import Offload
+from relay.storage import (
+    AccountStore,
+    BlockIndex,
+    BlockStore,
+    CertStore,
+    FolderStore,
+    LinkStore,
+    LogStore,
+)
 from relay.stripes import LockStripes
-from relay.storage import AccountStore, BlockIndex, BlockStore, FolderStore, LogStore
 
 Clock = Callable[[], float]
 
@@ -24,7 +32,9 @@ OFFLOAD = web.AppKey("offload", Offload)
 ACCOUNTS = web.AppKey("accounts", AccountStore)
 FOLDERS = web.AppKey("folders", FolderStore)
 LOGS = web.AppKey("logs", LogStore)
+LINKS = web.AppKey("links", LinkStore)
 BLOCK_INDEX = web.AppKey("block_index", BlockIndex)
+CERTS = web.AppKey("certs", CertStore)  # sharing: device certificates
 BLOCK_STORE = web.AppKey("block_store", BlockStore)
 MINTER = web.AppKey("minter", TokenMinter)
 AUTHENTICATOR = web.AppKey("authenticator", Authenticator)
@@ -32,6 +42,7 @@ METRICS = web.AppKey("metrics", Metrics)
 HUB = web.AppKey("hub", NotifyHub)
 LOGIN_BY_USER = web.AppKey("login_by_user", SlidingWindow)
 LOGIN_BY_IP = web.AppKey("login_by_ip", SlidingWindow)
+LINK_MISSES = web.AppKey("link_misses", SlidingWindow)
 CONNECTIONS = web.AppKey("connections", ConnectionCounter)
 BLOCK_LOCKS = web.AppKey("block_locks", LockStripes)
 GROUP_SYNC = web.AppKey("group_sync", GroupSync)

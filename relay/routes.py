@@ -15,9 +15,11 @@ from aiohttp import web
 from relay import handlers_auth as a
 from relay import handlers_blocks as b
 from relay import handlers_folders as f
+from relay import handlers_link as lk
 from relay import handlers_log as lg
 from relay import handlers_notify as n
 from relay import handlers_ops as o
+from relay import handlers_sharing as sh
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -65,6 +67,11 @@ ROUTES: tuple[Route, ...] = (
           body=obj({"public_key": B64}, {"name": S})),
     Route("DELETE", "/v1/devices/{device}", a.revoke_device, "Revoke a device (takes effect at once).",
           auth="account"),
+    Route("POST", "/v1/link", lk.deposit_link,
+          "Deposit an encrypted device-link offer in a slot (single use, expires; blob at most 64 KiB).",
+          body=obj({"slot": S, "blob": B64}, {"ttl": {"type": "number"}})),
+    Route("GET", "/v1/link/{slot}", lk.fetch_link,
+          "Take the account's link offer from a slot (returned once, then deleted).", auth="account"),
     Route("POST", "/v1/folders", f.create_folder, "Create a folder with a signed 'create' change.",
           body=obj({"change": CHANGE}, {"wrapped_key": B64})),
     Route("GET", "/v1/folders", f.list_folders, "Folders the caller is a member of."),
@@ -98,6 +105,11 @@ ROUTES: tuple[Route, ...] = (
           "Upload a block (X-Cove-Sha256 header required).", raw_body=True),
     Route("GET", "/v1/folders/{folder}/blocks/{block}", b.get_block, "Download a block."),
     Route("HEAD", "/v1/folders/{folder}/blocks/{block}", b.head_block, "Whether a block exists, and its size."),
+    Route("PUT", "/v1/devices/{device}/certificate", sh.put_certificate,
+          "Store a device certificate (the account key's signature over the device key).",
+          body=obj({"certificate": {"type": "object"}})),
+    Route("GET", "/v1/folders/{folder}/devices", sh.folder_devices,
+          "Devices of all the folder's members, with their certificates."),
     Route("GET", "/v1/notify", n.notify, "WebSocket of notifications for the caller device."),
 )
 

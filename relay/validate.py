@@ -17,6 +17,7 @@ from aiohttp import ClientPayloadError, web
 from aiohttp.http_exceptions import HttpProcessingError
 
 from relay.errors import BadRequest, LengthRequired, PayloadTooLarge
+from sync.keys import CODE_ALPHABET, SLOT_LEN
 from sync.wire.canonical import CanonicalError, b64decode
 from sync.wire.ids import is_block_id, is_device_id, is_folder_id, is_username
 
@@ -136,6 +137,11 @@ class Fields:
         if not isinstance(value, list) or len(value) > max_items:
             raise BadRequest(f"field {name!r} must be a list of at most {max_items}", code="invalid_field", field=name)
         return value
+
+
+def is_link_slot(value: object) -> bool:
+    """A device-link mailbox slot: the public first characters of a pairing code (:mod:`sync.keys`)."""
+    return isinstance(value, str) and len(value) == SLOT_LEN and all(ch in CODE_ALPHABET for ch in value)
 
 
 def path_param(request: web.Request, name: str, check: Callable[[object], bool], what: str) -> str:

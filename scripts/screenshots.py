@@ -25,9 +25,11 @@ import qasync
 from PySide6.QtGui import QColor, QImage, QPainter
 from PySide6.QtWidgets import QApplication, QWidget
 
+from app.account import RemoteFolder
 from app.application import CoveApp
 from app.main_window import Page
 from app.wizard import FirstRunWizard
+from sync.account import LoginResult
 from sync.config import Dirs
 from sync.engine import Engine
 from sync.history import ArchiveReason, Keep
@@ -161,8 +163,19 @@ def main(out: Path) -> int:
         qapp.processEvents()
         grab(wizard, out / "wizard.png")
         wizard.next()
+        wizard.mode_page.relay.setChecked(True)
+        wizard.mode_page.url.setText("https://relay.example.org")
         qapp.processEvents()
         grab(wizard, out / "wizard-relay.png")
+        wizard.next()
+        # what the page shows after a real sign-in (tests/app/test_relay.py does it against a relay)
+        page = wizard.sign_in_page
+        page.account.setText("alice")
+        page._signed_in(LoginResult("alice", False, "XDA7 B4NC HJTG 04PQ SCMF 5C3G KYYZ 51DT"))
+        page._remote_folders([RemoteFolder("f3k2q9x7ma0c4t1vz8rw", "owner", 1284),
+                              RemoteFolder("p8d1m4c6wq2e9s7j5n0b", "owner", 37)])
+        qapp.processEvents()
+        grab(wizard, out / "wizard-sign-in.png")
         wizard.close()
 
         done = []

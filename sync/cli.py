@@ -20,6 +20,7 @@ from sync import __version__
 from sync.config import Dirs
 from sync.engine import Engine, FolderStatus, ScanSummary
 from sync.errors import CoveError
+from sync.share_cli import SHARE_COMMANDS, register_share_commands
 
 
 def _human_size(n: int) -> str:
@@ -122,6 +123,20 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("resolve", help="resolve a conflict: keep mine, theirs or both")
     s.add_argument("path", type=Path, help="the conflicted file or its conflict copy")
     s.add_argument("--keep", choices=["mine", "theirs", "both"], required=True)
+
+    s = sub.add_parser("link", help="link devices: show a pairing code here, or enter CODE on the new device")
+    s.add_argument("code", nargs="?", metavar="CODE",
+                   help="on the new device: the pairing code (or the cove://link?... text of its QR code) "
+                        "shown by `cove link` on a device that is set up")
+    s.add_argument("--relay", metavar="URL", help="relay URL (taken from the QR text, or asked, when missing)")
+    s.add_argument("--username", "-u", help="relay username (taken from the QR text, or asked, when missing)")
+    s.add_argument("--password-stdin", action="store_true", help="read the password from standard input")
+    s.add_argument("--ttl", type=float, default=600.0, metavar="SECONDS",
+                   help="how long a new code stays valid (default 600, at most 3600)")
+
+    register_share_commands(sub)  # `cove share ...`, `cove invites ...` (sync/share_cli.py)
+
+    sub.add_parser("peers", help="devices on the LAN and the path in use (LAN or relay)")
 
     s = sub.add_parser("daemon", help="watch all folders and keep the index current until stopped")
     s.add_argument("--once", action="store_true", help="scan and sync every folder once, then exit")
@@ -272,6 +287,51 @@ def _cmd_resolve(engine: Engine, args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_link(engine: Engine, args: argparse.Namespace) -> int:
+    if args.code is None:
+        import segno
+
+        pending = asyncio.run(engine.link_offer(args.ttl))
+        minutes = max(1, round(pending.ttl / 60))
+        print(f"Pairing code for {pending.username} on {pending.relay_url}:")
+        print()
+        print(f"    {pending.code}")
+        print()
+        print("On the new device run `cove link CODE` with this code, or scan this QR code:")
+        segno.make(pending.qr_payload).terminal(out=sys.stdout, compact=True)
+        print(f"The code works once and is valid for {minutes} minute{'s' if minutes != 1 else ''}.")
+        print(f"Account key fingerprint: {pending.fingerprint}")
+        return 0
+    from sync.linking import parse_link_input
+
+    code, qr_relay, qr_user = parse_link_input(args.code)
+    known = engine.config.relay
+    relay = args.relay or qr_relay or (known.url if known else None) or input("Relay URL: ").strip()
+    username = args.username or qr_user or (known.username if known else None) or input("Username: ").strip()
+    if args.password_stdin:
+        password = sys.stdin.readline().rstrip("\n")
+    else:
+        password = getpass.getpass(f"Password for {username}: ")
+    linked = asyncio.run(engine.link_accept(code, relay, username, password))
+    print(f"Linked this device to {linked.username} on {linked.relay_url}.")
+    print(f"Account key fingerprint: {linked.fingerprint} (the same as on your other device)")
+    if linked.folders is None:
+        print(f"Could not list the account's folders now ({linked.folders_error}); see `cove folder list`.")
+    elif not linked.folders:
+        print("The account has no folders on the relay yet. Add one with `cove folder add PATH`.")
+    else:
+        print("Folders of this account on the relay; add each here with:")
+        for f in linked.folders:
+            print(f"  cove folder add PATH --id {f.folder}    ({f.role})")
+    return 0
+
+
+def _cmd_peers(engine: Engine, args: argparse.Namespace) -> int:
+    from sync.lan.cli import peers_command
+
+    return peers_command(engine)
+
+
 COMMANDS = {
     "init": _cmd_init,
     "scan": _cmd_scan,
@@ -284,7 +344,10 @@ COMMANDS = {
     "sync": _cmd_sync,
     "conflicts": _cmd_conflicts,
     "resolve": _cmd_resolve,
+    "link": _cmd_link,
 }
+
+COMMANDS.update(SHARE_COMMANDS)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -11,11 +11,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+from sync import sharing
 from sync.account import AccountService, LoginResult, load_keyring
 from sync.changes import ChangeKind
 from sync.config import (
@@ -95,6 +97,7 @@ class Engine:
         self.identity = identity
         self.clock = clock
         self.events = EngineEvents()
+        self.lan = None  # the LAN service while run() is going (sync.lan.service.LanService)
         self._runners: dict[str, FolderRunner] = {}
         self._running: tuple[asyncio.Event, Callable[[str], None], RelayClient | None, list] | None = None
 
@@ -162,10 +165,25 @@ class Engine:
         folder_id = folder_id or marked or new_folder_id()
         root.mkdir(exist_ok=True)
         write_marker(root, folder_id)
+        if not relay:
+            self._ensure_local_keys(folder_id)
         folder = FolderConfig(id=folder_id, path=root, label=label or root.name, relay=relay)
         self.config = self.config.with_folder(folder)
         save_app_config(self.dirs, self.config)
         return folder
+
+    def _ensure_local_keys(self, folder_id: str) -> None:
+        """A LAN-only folder on this device's own account: the first device of an account makes
+        the account keys (later devices get them by linking) and the folder's key."""
+        from sync.account import account_key_path, keyring_path, load_account_keys
+        from sync.keys import AccountKeys, FolderKeyring
+
+        if load_account_keys(self.dirs) is None:
+            AccountKeys.generate().save(account_key_path(self.dirs))
+        if load_keyring(self.dirs, folder_id) is None:
+            path = keyring_path(self.dirs, folder_id)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            FolderKeyring.create(folder_id).save(path)
 
     def runner(self, folder_id: str) -> FolderRunner:
         runner = self._runners.get(folder_id)
@@ -200,8 +218,7 @@ class Engine:
         if self._running is None:
             return
         stop, report, client, tasks = self._running
-        folder = self.folder(folder_id)
-        runner = self._attach(folder, client) if (folder.relay and client is not None) else self.runner(folder_id)
+        runner = self._attach_any(self.folder(folder_id), client)
         tasks.append(asyncio.get_running_loop().create_task(runner.run(stop, report)))
 
     # -- operations --------------------------------------------------------------------------
@@ -305,8 +322,13 @@ class Engine:
                 new_id = marked or new_folder_id()
                 await service.create_remote_folder(new_id)
                 return self.add_folder(path, label, folder_id=new_id, relay=True)
-            await service.join_remote_folder(folder_id)
+            await self.sharing.join_keys(client, folder_id)  # sharing: keys wrapped by any verified owner
             return self.add_folder(path, label, folder_id=folder_id, relay=True)
+
+    @property
+    def sharing(self) -> sharing.Sharing:
+        """Sharing operations: invite, members, roles, remove, leave, invitations (sync/sharing.py)."""
+        return sharing.Sharing(self)
 
     async def remote_folders(self) -> list:
         async with self.relay_client() as client:
@@ -321,6 +343,7 @@ class Engine:
             if keyring is None:
                 raise CoveError(f"{folder.path}: this device has no key for the folder; add it again with `cove folder add`")
             runner.attach_transport(client, keyring, self.identity, self.config.device_name or self.identity.short_id)
+            sharing.install(self, runner)  # sharing: verify membership and member devices' certificates
         return runner
 
     async def sync_now(self, folder_id: str | None = None) -> None:
@@ -332,27 +355,63 @@ class Engine:
                 await runner.scan_async()
                 await runner.sync_async()
 
-    async def run(self, stop: asyncio.Event, report: Callable[[str], None] | None = None) -> None:
-        """Watch every folder, keep its index current and, for relay folders, sync with the
-        other devices (at once on relay notifications, and periodically) until ``stop`` is set."""
+    async def run(
+        self,
+        stop: asyncio.Event,
+        report: Callable[[str], None] | None = None,
+        *,
+        lan: bool = True,
+        lan_interfaces: list[str] | None = None,
+        lan_host: str | list[str] | None = None,
+        on_lan_ready: Callable[[object], None] | None = None,
+    ) -> None:
+        """Watch every folder and keep its index current; sync with the other devices — LAN
+        peers first (zeroconf discovery, authenticated channel, deltas), and the relay for relay
+        folders (at once on notifications, and periodically) — until ``stop`` is set."""
+        from sync.lan.discovery import Discovery
+        from sync.lan.glue import _write_status_periodically, make_lan_service
+
         if report is None:
             report = self.events.report
+        env_interfaces = os.environ.get("COVE_LAN_INTERFACES")
+        if lan_interfaces is None and env_interfaces:
+            lan_interfaces = [a.strip() for a in env_interfaces.split(",") if a.strip()]
+        if os.environ.get("COVE_LAN", "1") == "0":
+            lan = False
         client = self.relay_client() if self.config.relay is not None and any(f.relay for f in self.config.folders) else None
+        self.lan = make_lan_service(self, report) if lan else None
         runners = []
         for folder in self.config.folders:
             try:
-                runner = self._attach(folder, client) if (folder.relay and client is not None) else self.runner(folder.id)
-                runners.append(runner)
+                runners.append(self._attach_any(folder, client))
             except CoveError as e:
                 report(f"{folder.path}: {e}")
         tasks = [asyncio.create_task(r.run(stop, report)) for r in runners]
         if client is not None:
             tasks.append(asyncio.create_task(self._listen(client, runners, stop, report)))
         self._running = (stop, report, client, tasks)
+        discovery = None
         try:
+            if self.lan is not None:
+                await self.lan.start(host=lan_host, port=0)
+                discovery = Discovery(self.identity.device_id, self.lan.port, self.lan.discovered, interfaces=lan_interfaces)
+                try:
+                    await discovery.start()
+                except (OSError, ValueError, RuntimeError) as e:
+                    report(f"LAN discovery is unavailable ({e}); syncing without finding LAN peers")
+                    await discovery.stop()
+                    discovery = None
+                self.lan._changed()
+                if on_lan_ready is not None:
+                    on_lan_ready(self.lan)
+                tasks.append(asyncio.create_task(_write_status_periodically(self.lan, stop)))
             await stop.wait()
         finally:
             self._running = None
+            if discovery is not None:
+                await discovery.stop()
+            if self.lan is not None:
+                await self.lan.stop()
             for t in tasks:
                 t.cancel()
             for t in tasks:
@@ -360,6 +419,18 @@ class Engine:
                     await t
             if client is not None:
                 await client.close()
+
+    def _attach_any(self, folder: FolderConfig, client: RelayClient | None) -> FolderRunner:
+        """A folder's runner with the transport it syncs through: LAN peers (and the relay, for
+        relay folders) when the LAN service runs; else the relay alone; else local only."""
+        lan = getattr(self, "lan", None)
+        if lan is not None:
+            from sync.lan.glue import attach_folder
+
+            return attach_folder(self, lan, folder, client)
+        if folder.relay and client is not None:
+            return self._attach(folder, client)
+        return self.runner(folder.id)
 
     async def _listen(
         self, client: RelayClient, runners: list[FolderRunner], stop: asyncio.Event, report: Callable[[str], None]
@@ -383,5 +454,19 @@ class Engine:
         finally:
             await listener.close()
 
+    # -- device linking (sync/linking.py) -----------------------------------------------------
 
-__all__ = ["Engine", "FolderStatus", "ScanSummary", "NeedsConfirmation"]
+    async def link_offer(self, ttl: float | None = None):  # -> sync.linking.PendingLink
+        """Put this device's account keys in the relay's link mailbox under a new pairing code."""
+        from sync import linking
+
+        return await linking.create_offer(self, ttl)
+
+    async def link_accept(self, code: str, relay_url: str, username: str, password: str):  # -> LinkedDevice
+        """Link this device with a pairing code from another device of the account."""
+        from sync import linking
+
+        return await linking.accept_offer(self, code, relay_url, username, password)
+
+
+__all__ = ["Engine", "FolderStatus", "NeedsConfirmation", "ScanSummary"]

@@ -119,23 +119,24 @@ class Executor:
         report = ExecutionReport()
         blocked: set[str] = set()  # paths whose parent failed: skip their children this round
         for action in plan.actions:
+            # A move that does not happen leaves both of its paths to plan again (the old path's
+            # tombstone would otherwise never be applied).
+            paths = [action.path] + ([action.old_path] if action.kind is ActionKind.MOVE and action.old_path else [])
             if any(action.path == b or action.path.startswith(b + "/") for b in blocked):
-                report.failed.setdefault(action.path, "waiting for its parent directory")
+                for p in paths:
+                    report.failed.setdefault(p, "waiting for its parent directory")
                 continue
             try:
                 done = await self._apply(action, report)
-            except FileOpsError as e:
-                report.failed[action.path] = str(e)
-                blocked.add(action.path)
-                continue
-            except (BlockUnavailable, OSError) as e:
-                report.failed[action.path] = str(e)
+            except (FileOpsError, BlockUnavailable, OSError) as e:
+                for p in paths:
+                    report.failed[p] = str(e)
                 blocked.add(action.path)
                 continue
             if done:
                 report.applied.append(action)
             else:
-                report.rescan.add(action.path)
+                report.rescan.update(paths)
                 blocked.add(action.path)
         return report
 

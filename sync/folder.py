@@ -25,7 +25,7 @@ from sync.index import Index
 from sync.keys import FolderKeyring
 from sync.relay_client import RelayTransport
 from sync.scanner import Scanner, ScanResult, check_root, observe_path
-from sync.syncer import SyncReport, Syncer, TransportBlocks
+from sync.syncer import Syncer, SyncReport, TransportBlocks
 from sync.watcher import FULL, Watcher
 
 
@@ -102,6 +102,10 @@ class FolderRunner:
             clock=self.clock,
         )
         return self.syncer
+
+    def exclusive(self) -> asyncio.Lock:
+        """The lock under which scans and applying remote changes run (LAN pulls take it too)."""
+        return self._lock()
 
     def _lock(self) -> asyncio.Lock:
         if self._busy is None:
@@ -316,4 +320,4 @@ class FolderRunner:
             self._wake = None
 
 
-__all__ = ["FolderRunner", "FolderState", "Dirs"]
+__all__ = ["Dirs", "FolderRunner", "FolderState"]

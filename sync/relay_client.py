@@ -717,6 +717,25 @@ class RelayClient:
                 f"{'update Cove' if major.isdigit() and int(major) > API_VERSION else 'update the relay'}",
                 code="api_version", details={"version": version})
 
+    # -- device linking ---------------------------------------------------------------------
+
+    async def deposit_link(self, slot: str, blob: bytes, ttl: float | None = None) -> float:
+        """Put an encrypted link offer in the relay's mailbox ``slot`` (device token); returns
+        when it expires. :class:`Conflict` ``slot_taken`` if the slot holds another offer."""
+        body: dict[str, Any] = {"slot": slot, "blob": b64encode(blob)}
+        if ttl is not None:
+            body["ttl"] = ttl
+        out = await self._call("POST", "/v1/link", json_body=body, retry=False, what="deposit link offer")
+        return float(_get(out, "expires_at", (int, float), "deposit link offer"))
+
+    async def fetch_link(self, slot: str) -> bytes:
+        """Take the link offer in ``slot`` (account token after :meth:`login`, or a device token).
+        Single use: not retried. :class:`NotFound` if unknown, expired, used or another account's."""
+        out = await self._call("GET", f"/v1/link/{slot}", auth="account", retry=False, what="fetch link offer")
+        blob = _get_b64(out, "blob", "fetch link offer")
+        assert blob is not None
+        return blob
+
     # -- folders ----------------------------------------------------------------------------
 
     async def create_folder(self, change: MembershipChange, wrapped_key: bytes | None = None) -> FolderInfo:
@@ -903,6 +922,58 @@ class RelayClient:
         return NotificationListener(self, **options)
 
 
+    # -- sharing: invitations and device certificates (docs/sharing.md) ---------------------
+
+    async def create_invitation(self, folder: str, change: MembershipChange, wrapped_key: bytes,
+                                ttl: float | None = None) -> Invitation:
+        """Invite ``change.member`` (a signed ``add``) with the folder key wrapped for them; owners only."""
+        body: dict[str, Any] = {"change": change.to_wire(), "wrapped_key": b64encode(wrapped_key)}
+        if ttl is not None:
+            body["ttl"] = ttl
+        out = await self._call("POST", f"/v1/folders/{folder}/invitations", json_body=body, retry=False,
+                               what="invite")
+        return parse_invitation(out)
+
+    async def invitations(self) -> list[Invitation]:
+        """Pending, unexpired invitations for this account."""
+        out = await self._call("GET", "/v1/invitations", what="invitations")
+        return [parse_invitation(i) for i in _get(out, "invitations", list, "invitations")]
+
+    async def folder_invitations(self, folder: str) -> list[Invitation]:
+        """Pending invitations of a folder (owners only)."""
+        out = await self._call("GET", f"/v1/folders/{folder}/invitations", what="folder invitations")
+        return [parse_invitation(i) for i in _get(out, "invitations", list, "folder invitations")]
+
+    async def revoke_invitation(self, folder: str, invitation: str) -> None:
+        await self._call("DELETE", f"/v1/folders/{folder}/invitations/{invitation}", retry=False,
+                         what="withdraw invitation")
+
+    async def accept_invitation(self, invitation: str) -> tuple[str, str]:
+        """Accept → (folder, role)."""
+        out = await self._call("POST", f"/v1/invitations/{invitation}/accept", retry=False, what="accept invitation")
+        return _get(out, "folder", str, "accept invitation"), _get(out, "role", str, "accept invitation")
+
+    async def decline_invitation(self, invitation: str) -> None:
+        await self._call("POST", f"/v1/invitations/{invitation}/decline", retry=False, what="decline invitation")
+
+    async def put_device_certificate(self, certificate: Mapping[str, Any]) -> None:
+        """Upload this device's certificate (``sync.lan.certs.DeviceCertificate.to_wire()``)."""
+        await self._call("PUT", f"/v1/devices/{self.device_id}/certificate",
+                         json_body={"certificate": dict(certificate)}, what="upload device certificate")
+
+    async def folder_devices(self, folder: str) -> list[MemberDevice]:
+        """Devices of all members of ``folder`` with their certificates (unverified: check them)."""
+        out = await self._call("GET", f"/v1/folders/{folder}/devices", what="folder devices")
+        rows = _get(out, "devices", list, "folder devices")
+        infos = parse_devices({"devices": rows})
+        res = []
+        for info, row in zip(infos, rows, strict=True):
+            cert = row.get("certificate")
+            res.append(MemberDevice(info, _get(row, "username", str, "folder devices"),
+                                    cert if isinstance(cert, dict) else None))
+        return res
+
+
 class _Closed(Exception):
     pass
 
@@ -1063,3 +1134,45 @@ class NotificationListener:
             elif msg.type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSING, aiohttp.WSMsgType.CLOSED,
                               aiohttp.WSMsgType.ERROR):
                 return
+
+
+# --------------------------------------------------------------------------------------------
+# Sharing types (docs/sharing.md)
+
+
+@dataclass(frozen=True)
+class Invitation:
+    id: str
+    folder: str
+    invitee: str
+    inviter: str
+    role: str
+    change: MembershipChange  # the signed "add"; verify it against the inviter's key
+    epoch: int
+    wrapped_key: bytes
+    created_at: float
+    expires_at: float
+    state: str
+
+
+@dataclass(frozen=True)
+class MemberDevice:
+    info: DeviceInfo
+    username: str
+    certificate: dict[str, Any] | None
+
+
+def parse_invitation(data: Any) -> Invitation:
+    what = "invitation"
+    try:
+        change = MembershipChange.from_wire(_get(data, "change", dict, what))
+    except EnvelopeError as exc:
+        raise _bad(what, f"change: {exc}") from None
+    wrapped = _get_b64(data, "wrapped_key", what)
+    assert wrapped is not None
+    return Invitation(
+        _get(data, "id", str, what), _get(data, "folder", str, what), _get(data, "invitee", str, what),
+        _get(data, "inviter", str, what), _get(data, "role", str, what), change, _get(data, "epoch", int, what),
+        wrapped, float(_get(data, "created_at", (int, float), what)),
+        float(_get(data, "expires_at", (int, float), what)), _get(data, "state", str, what),
+    )

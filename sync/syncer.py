@@ -25,6 +25,7 @@ import time
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from sync import crypto
 from sync.entries import NewerFormat, Payload, PayloadError, decode_payload, encode_payload
@@ -43,6 +44,7 @@ MAX_RECORDS_PER_ENTRY = 1000
 BLOCK_REFS_PER_ENTRY = min(MAX_BLOCKS_PER_ENTRY, 9000)
 UPLOAD_BATCH_BYTES = 16 * 1024 * 1024
 MAX_REPLANS = 3
+MAX_PUBLISH_RESCANS = 3  # files that change while they are uploaded: rescanned at most this often per publish
 
 META_PUBLISHED = "published_seq"
 META_CURSOR = "relay_cursor"
@@ -125,6 +127,8 @@ class Syncer:
         self.short = identity.short_id
         self._devices: dict[str, DeviceInfo] = {}
         self._retry: set[str] = set()
+        # Sharing hook (sync/sharing.py MemberAuthority): member devices by certificate, roles, epochs.
+        self.authority: Any = None
 
     def set_transport(self, transport: RelayTransport) -> None:
         """Talk to the relay through another client (a new connection after a restart)."""
@@ -148,7 +152,10 @@ class Syncer:
     async def publish(self) -> int:
         """Publish everything this device originated and has not published yet; returns the
         number of entries appended."""
+        if self.authority is not None and not self.authority.can_publish():
+            return 0  # sharing: a viewer's edits (or edits awaiting the newest epoch's key) stay local
         sent = await self._flush_outbox()
+        rescans = 0
         for _ in range(100_000):  # bounded: each round publishes or advances past >= 1 row
             published = int(self.index.get_meta(META_PUBLISHED, "0") or 0)
             mine = self.index.changes_since(published, limit=MAX_RECORDS_PER_ENTRY, publish_only=True)
@@ -157,11 +164,16 @@ class Syncer:
                 break
             upto = mine[-1].sequence if mine else published
             epoch = self.keyring.current_epoch
+            before = self.index.sequence()
             records, refs, upto = await self._upload(mine, epoch, upto)
             if not records and not items:
                 self.index.set_meta(META_PUBLISHED, str(upto))
-                if upto == published:
+                # A rescan in _upload recorded newer versions (after upto): publish them now, or
+                # the apply that follows merges them unpublished and they are never announced.
+                rescanned = self.index.sequence() > before
+                if upto == published and not (rescanned and rescans < MAX_PUBLISH_RESCANS):
                     break
+                rescans += rescanned
                 continue
             await self._pin(refs[:-BLOCK_REFS_PER_ENTRY] if len(refs) > BLOCK_REFS_PER_ENTRY else [], epoch)
             refs = refs[-BLOCK_REFS_PER_ENTRY:]
@@ -289,6 +301,8 @@ class Syncer:
     # -- receive -----------------------------------------------------------------------------
 
     async def _device(self, device_id: str) -> DeviceInfo | None:
+        if self.authority is not None:  # sharing: devices certified by a current member's account key
+            return await self.authority.device(device_id)
         info = self._devices.get(device_id)
         if info is None:
             self._devices = {d.device_id: d for d in await self.transport.devices()}
@@ -352,6 +366,8 @@ class Syncer:
             raise RefusedEntry(f"entry from {entry.device[:7]}, which is not a member device; ignored")
         if not entry.verify(info.public_key):
             raise RefusedEntry(f"entry {entry.seq} of {entry.device[:7]} has a bad signature; ignored")
+        if self.authority is not None:  # sharing: viewers' entries are refused
+            self.authority.check_writer(entry.device, entry.seq)
         head = self.index.head(entry.device)
         have_seq, have_hash = head if head else (0, GENESIS_HASH)
         if entry.seq <= have_seq:
@@ -372,6 +388,11 @@ class Syncer:
             payload = decode_payload(plaintext)
         except NewerFormat as e:
             raise RefusedEntry(str(e)) from e
+        except crypto.UnknownEpoch as e:
+            if self.authority is None:
+                raise RefusedEntry(f"entry {entry.seq} of {entry.device[:7]} cannot be read: {e}") from e
+            self.authority.need_keys = True  # sharing: a new epoch's key may not be here yet: retry
+            raise SyncError(f"entry {entry.seq} of {entry.device[:7]} needs a folder key not received yet", self.root) from e
         except (crypto.CryptoError, PayloadError) as e:
             raise RefusedEntry(f"entry {entry.seq} of {entry.device[:7]} cannot be read: {e}") from e
         origin_short = short_id(entry.device)
@@ -435,6 +456,7 @@ class Syncer:
         total = ExecutionReport()
         todo = set(paths) | self._retry
         self._retry = set()
+        forced: set[str] = set()
         for _ in range(MAX_REPLANS):
             if not todo:
                 break
@@ -444,6 +466,10 @@ class Syncer:
             local = self._local_view(set(remote) | ancestors)
             the_plan = plan(local, remote, device=self.short, device_names=self.device_names(), now_ns=self.clock())
             report = await self.executor.execute(the_plan)
+            # A version the plan made and published (a directory kept alive) is resolved against
+            # the others' records again next time, once it is among them: against a concurrent
+            # file it is left concurrent on purpose, and the merge happens only then.
+            forced |= {a.path for a in report.applied if a.publish}
             for conflict in report.conflicts:
                 self.index.put_conflict(
                     conflict.id, conflict.path, json.dumps(conflict.to_dict(), sort_keys=True), conflict.created_at_ns
@@ -470,12 +496,14 @@ class Syncer:
             todo = report.rescan
         else:
             total.rescan |= todo
-        self._retry |= set(total.failed) | total.rescan
+        self._retry |= set(total.failed) | total.rescan | forced
         return total
 
     async def sync_once(self) -> SyncReport:
         """Publish, receive, apply, publish again (conflict copies and records)."""
         out = SyncReport()
+        if self.authority is not None:  # sharing: certificate, membership and keys current
+            await self.authority.refresh()
         out.published_entries = await self.publish()
         out.received = await self.receive()
         if out.received.touched or self._retry:

@@ -66,6 +66,7 @@ class ActivityPage(QWidget):
         self._timer.timeout.connect(self.reload)
         ctx.host.changes.connect(self._soon)
         ctx.host.reported.connect(self._soon)
+        ctx.host.error_found.connect(self._soon)
         self.loading = False
         self.reload()
 

@@ -4,7 +4,7 @@ theirs, keep both — for the selected conflict or for many at once."""
 
 from __future__ import annotations
 
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QFrame,
@@ -126,7 +126,10 @@ class ConflictsPage(QWidget):
         layout.addLayout(buttons)
         self.loading = False
         self._buttons(False)
+        self._soon = QTimer(self, singleShot=True, interval=300)  # coalesce bursts of changes
+        self._soon.timeout.connect(self.reload)
         ctx.host.changes.connect(self._changed)
+        ctx.host.conflict_found.connect(self._changed)
         self.reload()
 
     def _buttons(self, enabled: bool) -> None:
@@ -135,10 +138,14 @@ class ConflictsPage(QWidget):
         self.select_all.setEnabled(bool(self.model.rows))
 
     def _changed(self, *_args: object) -> None:
-        self.reload()
+        self.reload_soon()
+
+    def reload_soon(self) -> None:
+        self._soon.start()
 
     def reload(self) -> None:
         if self.loading:
+            self._soon.start()
             return
         self.loading = True
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from PySide6.QtCore import QModelIndex, QPoint, Qt, Signal
+from PySide6.QtCore import QModelIndex, QPoint, Qt, QTimer, Signal
 from PySide6.QtGui import QAction
 from PySide6.QtWidgets import (
     QHBoxLayout,
@@ -82,6 +82,8 @@ class FilesPage(QWidget):
 
         self.picker.currentIndexChanged.connect(lambda _i: self.show_folder(self.picker.current_id()))
         self.model.loaded.connect(self._loaded)
+        self._soon = QTimer(self, singleShot=True, interval=300)
+        self._soon.timeout.connect(self.model.refresh)
         ctx.host.changes.connect(self._changed)
         self.folder_id: str | None = None
         self.show_folder(self.picker.current_id())
@@ -104,9 +106,9 @@ class FilesPage(QWidget):
         if directory == "":
             self.status.setText(f"{self.model.rowCount():,} items at the top level")
 
-    def _changed(self, folder_id: str, _changes: list) -> None:
+    def _changed(self, folder_id: str, _records: list, _remote: bool = False) -> None:
         if folder_id == self.folder_id:
-            self.model.refresh()
+            self._soon.start()  # a burst of change events refreshes the view once
 
     def _root(self) -> Path:
         assert self.folder_id is not None

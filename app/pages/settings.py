@@ -9,11 +9,14 @@ from pathlib import Path
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
     QCheckBox,
+    QFileDialog,
     QFormLayout,
     QGroupBox,
     QHBoxLayout,
     QLabel,
     QLineEdit,
+    QListWidget,
+    QListWidgetItem,
     QPlainTextEdit,
     QPushButton,
     QScrollArea,
@@ -59,23 +62,62 @@ class SettingsPage(QWidget):
         # relay account
         self.lan_only = QCheckBox("LAN only: sync directly between devices on the same network")
         self.lan_only.setChecked(s.sync_mode == SyncMode.LAN)
-        self.relay_url = QLineEdit(s.relay_url, placeholderText="https://relay.example.org")
-        self.relay_account = QLineEdit(s.relay_account, placeholderText="you@example.org")
+        url, username, fingerprint = ctx.relay.current() if ctx.relay else ("", "", "")
+        self.relay_url = QLineEdit(url or s.relay_url, placeholderText="https://relay.example.org")
+        self.relay_account = QLineEdit(username or s.relay_account, placeholderText="your user name on the relay")
+        self.relay_password = QLineEdit(echoMode=QLineEdit.EchoMode.Password)
         self.relay_status = QLabel()
         self.relay_status.setWordWrap(True)
-        self.relay_save = QPushButton("Save relay")
+        self.relay_status.setTextFormat(Qt.TextFormat.RichText)
+        self.relay_save = QPushButton("Save")
         self.relay_save.clicked.connect(self.save_relay)
+        self.sign_in_button = QPushButton("Sign in")
+        self.sign_in_button.clicked.connect(self.sign_in)
         self.lan_only.toggled.connect(self._relay_enabled)
+        # folders on the relay: join one, or sync one of this device's folders through the relay
+        self.remote_list = QListWidget()
+        self.remote_list.setMaximumHeight(110)
+        self.remote_refresh = QPushButton("Refresh")
+        self.remote_refresh.clicked.connect(self.load_remote_folders)
+        self.remote_join = QPushButton("Sync into a folder here…")
+        self.remote_join.clicked.connect(self._choose_join_target)
+        self.local_picker = FolderPicker(ctx)
+        self.local_to_relay = QPushButton("Sync through the relay")
+        self.local_to_relay.clicked.connect(lambda: self.relay_folder(None))
         relay = QGroupBox("Relay account")
         rf = QFormLayout(relay)
         rf.addRow(self.lan_only)
         rf.addRow("Relay address", self.relay_url)
         rf.addRow("Account", self.relay_account)
+        rf.addRow("Password", self.relay_password)
         rb = QHBoxLayout()
         rb.addWidget(self.relay_status, 1)
         rb.addWidget(self.relay_save)
+        rb.addWidget(self.sign_in_button)
         rf.addRow(rb)
+        rf.addRow(QLabel("<b>Your folders on the relay</b>"))
+        rf.addRow(self.remote_list)
+        rr = QHBoxLayout()
+        rr.addStretch()
+        rr.addWidget(self.remote_refresh)
+        rr.addWidget(self.remote_join)
+        rf.addRow(rr)
+        lr = QHBoxLayout()
+        lr.addWidget(self.local_picker, 1)
+        lr.addWidget(self.local_to_relay)
+        rf.addRow("This device's folder", lr)
         self._relay_enabled(self.lan_only.isChecked())
+        if fingerprint:
+            self.relay_status.setText(f"Signed in as <b>{username}</b>. Account key fingerprint: "
+                                      f"<code>{fingerprint}</code>")
+        if ctx.relay is not None:
+            r = ctx.relay
+            r.signed_in.connect(self._signed_in)
+            r.needs_link.connect(self._relay_problem)
+            r.failed.connect(self._relay_problem)
+            r.remote_folders.connect(self._remote_folders)
+            r.folder_added.connect(self._folder_added)
+            r.busy_changed.connect(self._relay_busy)
 
         # bandwidth
         self.upload = QSpinBox(maximum=10_000_000, suffix=" KB/s", specialValueText="unlimited", singleStep=100)
@@ -149,10 +191,19 @@ class SettingsPage(QWidget):
     # -- relay ----------------------------------------------------------------------------------
 
     def _relay_enabled(self, lan_only: bool) -> None:
-        for w in (self.relay_url, self.relay_account):
+        signed_in = self.ctx.relay is not None and bool(self.ctx.engine.config.relay)
+        for w in (self.relay_url, self.relay_account, self.relay_password, self.sign_in_button):
             w.setEnabled(not lan_only)
+        for w in (self.remote_list, self.remote_refresh, self.remote_join, self.local_picker, self.local_to_relay):
+            w.setEnabled(not lan_only and signed_in)
+
+    def _relay_busy(self, busy: bool) -> None:
+        self.sign_in_button.setEnabled(not busy and not self.lan_only.isChecked())
+        if not busy:
+            self._relay_enabled(self.lan_only.isChecked())
 
     def save_relay(self) -> bool:
+        """Save the mode (and, for a relay, its address) without signing in."""
         if self.lan_only.isChecked():
             self.ctx.settings.update(sync_mode=SyncMode.LAN)
             self.relay_status.setText("LAN only: devices sync directly on the same network.")
@@ -164,9 +215,80 @@ class SettingsPage(QWidget):
             return False
         self.ctx.settings.update(sync_mode=SyncMode.RELAY, relay_url=self.relay_url.text().strip(),
                                  relay_account=self.relay_account.text().strip())
-        self.relay_status.setText("Saved. Cove uses this relay when no device on your network is reachable.")
+        self.relay_status.setText("Saved. Sign in to sync folders through this relay.")
         self.saved.emit("relay")
         return True
+
+    def sign_in(self) -> None:
+        if self.ctx.relay is None or not self.save_relay():
+            return
+        if not self.relay_account.text().strip() or not self.relay_password.text():
+            self.relay_status.setText("<span style='color:#b00'>Enter your user name and password.</span>")
+            return
+        self.relay_status.setText("Signing in…")
+        self.ctx.relay.sign_in(self.relay_url.text(), self.relay_account.text(), self.relay_password.text())
+
+    def _signed_in(self, result) -> None:
+        self.relay_password.clear()
+        created = " New account keys were made on this device." if result.created_keys else ""
+        self.relay_status.setText(f"Signed in as <b>{result.username}</b>.{created} Account key fingerprint: "
+                                  f"<code>{result.fingerprint}</code> — check your other devices show the same.")
+        self._relay_enabled(False)
+        self.load_remote_folders()
+        self.saved.emit("relay")
+
+    def _relay_problem(self, message: str) -> None:
+        self.relay_status.setText(f"<span style='color:#a60'>{message}</span>")
+
+    def load_remote_folders(self) -> None:
+        if self.ctx.relay is not None:
+            self.ctx.relay.load_folders()
+
+    def _remote_folders(self, folders: list) -> None:
+        self.remote_list.clear()
+        for f in folders:
+            item = QListWidgetItem(f.title, self.remote_list)
+            item.setData(Qt.ItemDataRole.UserRole, f.id)
+            if f.local_path is not None:
+                item.setFlags(item.flags() & ~Qt.ItemFlag.ItemIsEnabled)
+        if not folders:
+            QListWidgetItem("No folders on the relay yet: sync one of this device's folders through it.",
+                            self.remote_list).setFlags(Qt.ItemFlag.NoItemFlags)
+
+    def selected_remote(self) -> str | None:
+        item = self.remote_list.currentItem()
+        return item.data(Qt.ItemDataRole.UserRole) if item is not None else None
+
+    def _choose_join_target(self) -> None:
+        folder_id = self.selected_remote()
+        if folder_id is None:
+            self.relay_status.setText("Select a folder on the relay first.")
+            return
+        path = QFileDialog.getExistingDirectory(self, "Where should this folder sync?", str(Path.home()))
+        if path:
+            self.relay_folder(folder_id, Path(path))
+
+    def relay_folder(self, folder_id: str | None, path: Path | None = None) -> None:
+        """Join ``folder_id`` into ``path``; or (``folder_id`` None) sync the picked folder of this
+        device through the relay as a new relay folder."""
+        if self.ctx.relay is None:
+            return
+        if folder_id is None:
+            local = self.local_picker.current_id()
+            if local is None:
+                return
+            if self.ctx.folder(local).relay:
+                self.relay_status.setText(f"{self.ctx.folder(local).path} already syncs through the relay.")
+                return
+            path = self.ctx.folder(local).path
+        assert path is not None
+        self.relay_status.setText(f"Adding {path}…")
+        self.ctx.relay.add_folder(path, folder_id)
+
+    def _folder_added(self, folder) -> None:
+        self.relay_status.setText(f"{folder.path} syncs through the relay.")
+        self.load_remote_folders()
+        self.saved.emit("relay folder")
 
     def save_bandwidth(self) -> None:
         self.ctx.settings.update(upload_limit_kib=self.upload.value(), download_limit_kib=self.download.value())

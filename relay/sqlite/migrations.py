@@ -114,4 +114,24 @@ MIGRATIONS: dict[int, str] = {
     );
     INSERT INTO stats VALUES ('blocks', 0), ('block_bytes', 0);
     """,
+    2: """
+    CREATE TABLE link_offers (
+        slot TEXT PRIMARY KEY,
+        username TEXT NOT NULL,
+        device_id TEXT NOT NULL,
+        blob BLOB NOT NULL,
+        created_at REAL NOT NULL,
+        expires_at REAL NOT NULL
+    );
+    CREATE INDEX link_offers_by_expiry ON link_offers(expires_at);
+    """,
+    3: """
+    CREATE TABLE device_certs (
+        device_id TEXT PRIMARY KEY,
+        username TEXT NOT NULL,
+        cert_json TEXT NOT NULL,
+        updated_at REAL NOT NULL
+    );
+    CREATE INDEX device_certs_by_user ON device_certs(username);
+    """,
 }

@@ -177,7 +177,7 @@ async def _read_exactly(reader: asyncio.StreamReader, n: int, timeout: float | N
         raise ChannelClosed("peer closed the connection") from e
     except (ConnectionError, OSError) as e:
         raise ChannelClosed(f"connection lost: {e}") from e
-    except asyncio.TimeoutError as e:
+    except TimeoutError as e:
         raise ProtocolError("peer stalled in the middle of a frame") from e
 
 
@@ -209,7 +209,7 @@ async def handshake(
         return await asyncio.wait_for(
             _handshake(reader, writer, initiator, device_key, cert, account_sign_pk, expected_peer, throttle), timeout
         )
-    except asyncio.TimeoutError as e:
+    except TimeoutError as e:
         writer.close()
         raise ProtocolError("handshake timed out") from e
     except BaseException:

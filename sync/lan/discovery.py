@@ -18,7 +18,13 @@ import os
 import socket
 from collections.abc import Callable
 
-from zeroconf import IPVersion, ServiceStateChange, Zeroconf, get_all_addresses, get_all_addresses_v6
+from zeroconf import (
+    IPVersion,
+    ServiceStateChange,
+    Zeroconf,
+    get_all_addresses,
+    get_all_addresses_v6,
+)
 from zeroconf.asyncio import AsyncServiceBrowser, AsyncServiceInfo, AsyncZeroconf
 
 from sync.lan.channel import PROTOCOL_VERSION
@@ -52,7 +58,8 @@ class Discovery:
             addrs = list(self.interfaces)
         else:
             zc = AsyncZeroconf(ip_version=IPVersion.All)
-            addrs = list(get_all_addresses()) + [a for a in get_all_addresses_v6() if not str(a).startswith("fe80")]
+            v6 = [a[0][0] if isinstance(a, tuple) else str(a) for a in get_all_addresses_v6()]
+            addrs = list(get_all_addresses()) + [a for a in v6 if not a.startswith("fe80")]
         self._zc = zc
         info = AsyncServiceInfo(
             SERVICE_TYPE, self.name, port=self.port,
@@ -110,7 +117,7 @@ def enable_loopback_multicast() -> bool:
     with contextlib.suppress(OSError, subprocess.SubprocessError):
         subprocess.run(["ip", "link", "set", "lo", "multicast", "on"], check=False, capture_output=True, timeout=10)
     try:
-        out = subprocess.run(["ip", "link", "show", "lo"], capture_output=True, text=True, timeout=10).stdout
+        out = subprocess.run(["ip", "link", "show", "lo"], capture_output=True, text=True, timeout=10, check=False).stdout
     except (OSError, subprocess.SubprocessError):
         return False
     return "MULTICAST" in out

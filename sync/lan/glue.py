@@ -1,5 +1,4 @@
-"""Wiring the LAN service into an engine: the reference for ``Engine.run`` (and what
-``python -m sync.lan.node`` runs).
+"""Wiring the LAN service into an engine (used by ``Engine.run``).
 
 * :func:`make_lan_service` — the device certificate (issued with the account key this device
   holds), the directory of verified devices (``<data>/lan/devices.json``), limits and pauses, and
@@ -8,7 +7,6 @@
 * :func:`attach_folder` — a folder's transport: the relay client wrapped so LAN peers hear about
   appends (relay folders), or :class:`~sync.lan.null_transport.NullTransport` (LAN-only folders);
   then the folder joins the LAN service, which puts LAN sources in front of the relay's blocks.
-* :func:`run_with_lan` — ``Engine.run`` plus the LAN service and zeroconf discovery.
 """
 
 from __future__ import annotations
@@ -23,7 +21,6 @@ from sync.account import load_account_keys, load_keyring
 from sync.config import FolderConfig
 from sync.errors import CoveError
 from sync.lan.certs import DeviceCertificate, DeviceDirectory
-from sync.lan.discovery import Discovery
 from sync.lan.limits import LimitedTransport
 from sync.lan.null_transport import NotifyingTransport, NullTransport
 from sync.lan.service import LanService
@@ -72,54 +69,3 @@ def attach_folder(engine: Any, lan: LanService, folder: FolderConfig, client: An
     if folder.id not in lan.folders:
         lan.add_folder(runner)
     return runner
-
-
-async def run_with_lan(
-    engine: Any,
-    stop: asyncio.Event,
-    report: Callable[[str], None] = lambda line: None,
-    *,
-    interfaces: list[str] | None = None,
-    host: str | list[str] | None = None,
-    port: int = 0,
-    on_ready: Callable[[LanService], None] | None = None,
-) -> None:
-    client = engine.relay_client() if engine.config.relay is not None and any(f.relay for f in engine.config.folders) else None
-    lan = make_lan_service(engine, report)
-    runners = []
-    for folder in engine.config.folders:
-        try:
-            if lan is not None:
-                runners.append(attach_folder(engine, lan, folder, client))
-            elif folder.relay and client is not None:
-                runners.append(engine._attach(folder, client))
-            else:
-                runners.append(engine.runner(folder.id))
-        except CoveError as e:
-            report(f"{folder.path}: {e}")
-    tasks = [asyncio.create_task(r.run(stop, report)) for r in runners]
-    if client is not None:
-        tasks.append(asyncio.create_task(engine._listen(client, runners, stop, report)))
-    discovery = None
-    try:
-        if lan is not None:
-            await lan.start(host=host, port=port)
-            discovery = Discovery(engine.identity.device_id, lan.port, lan.discovered, interfaces=interfaces)
-            await discovery.start()
-            lan._changed()
-            if on_ready is not None:
-                on_ready(lan)
-            tasks.append(asyncio.create_task(_write_status_periodically(lan, stop)))
-        await stop.wait()
-    finally:
-        if discovery is not None:
-            await discovery.stop()
-        if lan is not None:
-            await lan.stop()
-        for t in tasks:
-            t.cancel()
-        for t in tasks:
-            with contextlib.suppress(asyncio.CancelledError, CoveError):
-                await t
-        if client is not None:
-            await client.close()

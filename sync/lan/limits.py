@@ -28,6 +28,7 @@ class TokenBucket:
         self.stamp = clock()
         self._lock = asyncio.Lock()
         self.set_rate(rate, burst)
+        self.tokens = self.burst  # start full
 
     def set_rate(self, rate: float | None, burst: float | None = None) -> None:
         self.rate = float(rate or 0)

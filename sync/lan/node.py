@@ -1,7 +1,7 @@
 """Run one engine with LAN sync until SIGTERM/SIGINT: ``python -m sync.lan.node --home DIR``.
 
 Used by the multi-process tests and the benchmark (each engine in its own process, finding the
-others through real zeroconf); the same wiring as :func:`sync.lan.glue.run_with_lan`. Prints one
+others through real zeroconf); the same wiring as :meth:`sync.engine.Engine.run`. Prints one
 JSON line ``{"event": "ready", "port": N, "device_id": ...}`` once it listens, then report lines.
 Optional: ``--interfaces 127.0.0.1`` (zeroconf), ``--listen 127.0.0.1``, ``--lan-limit BYTES/S``.
 """
@@ -17,7 +17,6 @@ from pathlib import Path
 
 from sync.config import Dirs
 from sync.engine import Engine
-from sync.lan.glue import run_with_lan
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -33,7 +32,7 @@ def main(argv: list[str] | None = None) -> int:
         if not args.quiet:
             print(json.dumps({"event": "report", "line": line}), flush=True)
 
-    def ready(lan) -> None:  # noqa: ANN001
+    def ready(lan) -> None:
         if args.lan_limit:
             lan.limits.set_lan(args.lan_limit)
         print(json.dumps({"event": "ready", "port": lan.port, "device_id": lan.device_id}), flush=True)
@@ -44,10 +43,10 @@ def main(argv: list[str] | None = None) -> int:
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stop.set)
         with Engine.create(Dirs.under(args.home)) as engine:
-            await run_with_lan(
-                engine, stop, report,
-                interfaces=[a for a in args.interfaces.split(",") if a] or None,
-                host=args.listen or None, on_ready=ready,
+            await engine.run(
+                stop, report,
+                lan_interfaces=[a for a in args.interfaces.split(",") if a] or None,
+                lan_host=args.listen or None, on_lan_ready=ready,
             )
 
     asyncio.run(run())

@@ -18,7 +18,14 @@ from typing import Any
 
 from sync.errors import CoveError
 from sync.lan.certs import DeviceDirectory
-from sync.relay_client import AppendResult, DeviceInfo, FetchPage, FolderHeads, Head, NotFound
+from sync.relay_client import (
+    AppendResult,
+    DeviceInfo,
+    FetchPage,
+    FolderHeads,
+    Head,
+    NotFound,
+)
 from sync.wire.envelopes import LogEntry
 
 OnAppend = Callable[[str, LogEntry], None]

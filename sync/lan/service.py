@@ -49,11 +49,24 @@ from sync import chunker
 from sync.errors import CoveError
 from sync.executor import read_local_block
 from sync.identity import DeviceIdentity
-from sync.lan.certs import CertificateError, DeviceCertificate, DeviceDirectory, Membership, SameAccount
+from sync.lan.certs import (
+    CertificateError,
+    DeviceCertificate,
+    DeviceDirectory,
+    Membership,
+    SameAccount,
+)
 from sync.lan.channel import ChannelError, handshake
 from sync.lan.limits import Limits, Pauses
 from sync.lan.session import BadRequest, RequestFailed, Session
-from sync.lan.sources import MAX_SPAN, LanBlocks, LanDeltas, rsync_delta
+from sync.lan.sources import (
+    MAX_SPAN,
+    PREFETCH_MAX,
+    PREFETCH_MAX_BLOCK,
+    LanBlocks,
+    LanDeltas,
+    rsync_delta,
+)
 from sync.records import Block
 from sync.wire.envelopes import EnvelopeError, LogEntry
 from sync.wire.ids import is_device_id, is_folder_id
@@ -127,7 +140,7 @@ class LanFolder:
     def lock(self) -> Any:
         # Scans and applying remote changes never overlap: the runner's own lock.
         # (Wiring request: FolderRunner should expose this as a public method.)
-        return self.runner._lock()
+        return self.runner.exclusive()
 
 
 def _entry_hash_of(wire: str) -> str:
@@ -268,7 +281,7 @@ class LanService:
         self.loop = asyncio.get_running_loop()
         try:
             reader, writer = await asyncio.wait_for(asyncio.open_connection(host, port), CONNECT_TIMEOUT_S)
-        except (OSError, asyncio.TimeoutError) as e:
+        except (TimeoutError, OSError) as e:
             raise RequestFailed("unreachable", f"{host}:{port}: {e}") from e
         chan = await handshake(
             reader, writer, initiator=True, device_key=self.identity.signing_key, cert=self.cert,
@@ -402,7 +415,15 @@ class LanService:
                     break
                 out.append(w)
                 size += len(w)
-            return {"t": t, "count": len(out)}, zstandard.ZstdCompressor(level=3).compress(("[" + ",".join(out) + "]").encode())
+            text = ("[" + ",".join(out) + "]").encode()
+            if h.get("dict") is True and after > 0:
+                # Compressed against the entries just before ``after``, which the asker holds too
+                # (byte for byte): a rename's entry repeats the block IDs of the file's last one.
+                prefix = _dict_prefix(f.index, device, after)
+                if prefix:
+                    zd = zstandard.ZstdCompressionDict(prefix, dict_type=zstandard.DICT_TYPE_RAWCONTENT)
+                    return {"t": t, "count": len(out), "dict": True}, zstandard.ZstdCompressor(level=3, dict_data=zd).compress(text)
+            return {"t": t, "count": len(out)}, zstandard.ZstdCompressor(level=3).compress(text)
         if t == "block":
             f = self._shared(session, h)
             block = _block(h.get("hash"), h.get("size"))
@@ -410,6 +431,26 @@ class LanService:
             if data is None:
                 raise BadRequest("not_found", "block not held")
             return {"t": t}, data
+        if t == "blocks":
+            f = self._shared(session, h)
+            spec = h.get("blocks")
+            if not isinstance(spec, list) or not spec or len(spec) > 10_000:
+                raise BadRequest("bad_request", "blocks needs a list of [hash, size]")
+            blocks = [_block(x[0], x[1]) if isinstance(x, list) and len(x) == 2 else _block(None, None) for x in spec]
+            if sum(b.size for b in blocks) > MAX_SPAN:
+                raise BadRequest("too_large", "ask for at most 8 MiB at once")
+
+            def read_all() -> tuple[list[bool], bytes]:
+                found, parts = [], []
+                for b in blocks:
+                    data = read_local_block(f.root, f.index, b)
+                    found.append(data is not None)
+                    if data is not None:
+                        parts.append(data)
+                return found, b"".join(parts)
+
+            found, data = await asyncio.to_thread(read_all)
+            return {"t": t, "found": found}, data
         if t == "delta":
             f = self._shared(session, h)
             spec = h.get("blocks")
@@ -430,7 +471,7 @@ class LanService:
 
             try:
                 delta = await asyncio.to_thread(make)
-            except Exception as e:  # noqa: BLE001 - librsync refuses a malformed signature
+            except Exception as e:
                 raise BadRequest("bad_signature", f"cannot use that signature: {e}") from e
             if delta is None:
                 raise BadRequest("not_found", "blocks not held")
@@ -480,13 +521,7 @@ class LanService:
                 continue
             after = myseq
             while after < pseq:
-                _, body = await session.request(
-                    {"t": "entries", "folder": f.id, "device": device, "after": after, "limit": ENTRIES_PER_REQUEST}
-                )
-                try:
-                    wires = json.loads(zstandard.ZstdDecompressor().decompress(body, max_output_size=64 * MAX_ENTRIES_BYTES))
-                except (zstandard.ZstdError, ValueError) as e:
-                    raise RequestFailed("bad_reply", f"entries unreadable: {e}") from e
+                wires = await self._fetch_entries(f, session, device, after)
                 if not isinstance(wires, list) or not wires:
                     break
                 for w in wires:
@@ -508,9 +543,53 @@ class LanService:
             if report.refused:
                 self.report(f"{f.root}: refused {len(report.refused)} entries from {session.peer_id[:7]}: {report.refused[0]}")
             if report.touched or f.syncer._retry:
-                await f.syncer.apply(report.touched)
+                await self._prefetch(f, report.touched)
+                try:
+                    await f.syncer.apply(report.touched)
+                finally:
+                    assert f.blocks is not None
+                    f.blocks.cache.clear()
             await f.syncer.publish()
         return report.entries
+
+    async def _prefetch(self, f: LanFolder, touched: set[str]) -> None:
+        """Small files' blocks that no local file holds, fetched in batches before applying."""
+        assert f.blocks is not None
+        want: dict[bytes, Block] = {}
+        total = 0
+        for path in sorted(touched):
+            for rr in f.index.remote_for(path):
+                r = rr.record
+                if r.deleted or r.type.value != "file" or len(r.blocks) != 1:
+                    continue
+                b = r.blocks[0]
+                if b.hash in want or b.size > PREFETCH_MAX_BLOCK or f.index.block_sources(b.hash):
+                    continue
+                want[b.hash] = b
+                total += b.size
+                if total >= PREFETCH_MAX:
+                    break
+        if want:
+            await f.blocks.prefetch(list(want.values()))
+
+    async def _fetch_entries(self, f: LanFolder, session: Session, device: str, after: int) -> Any:
+        req = {"t": "entries", "folder": f.id, "device": device, "after": after, "limit": ENTRIES_PER_REQUEST}
+        for use_dict in (True, False):
+            h, body = await session.request({**req, "dict": use_dict})
+            try:
+                if h.get("dict") is True:
+                    prefix = _dict_prefix(f.index, device, after)
+                    if not prefix:
+                        continue
+                    zd = zstandard.ZstdCompressionDict(prefix, dict_type=zstandard.DICT_TYPE_RAWCONTENT)
+                    plain = zstandard.ZstdDecompressor(dict_data=zd).decompress(body, max_output_size=64 * MAX_ENTRIES_BYTES)
+                else:
+                    plain = zstandard.ZstdDecompressor().decompress(body, max_output_size=64 * MAX_ENTRIES_BYTES)
+                return json.loads(plain)
+            except (zstandard.ZstdError, ValueError) as e:
+                if not use_dict:
+                    raise RequestFailed("bad_reply", f"entries unreadable: {e}") from e
+        raise RequestFailed("bad_reply", "entries unreadable")
 
     def _fork(self, f: LanFolder, device: str, seq: int, session: Session) -> None:
         msg = (f"device {device[:7]}'s log differs at entry {seq} between peer {session.peer_id[:7]} and this "
@@ -590,6 +669,18 @@ class LanService:
             tmp.replace(self.status_path)
         except OSError:
             pass
+
+
+DICT_ENTRIES = 4
+DICT_MAX_BYTES = 4 * 1024 * 1024
+
+
+def _dict_prefix(index: Any, device: str, after: int) -> bytes:
+    """The wire text of ``device``'s entries up to ``after`` (the last few), as a zstd prefix."""
+    wires = index.entries_after(device, max(0, after - DICT_ENTRIES), DICT_ENTRIES)
+    if not wires or json.loads(wires[-1]).get("seq") != after:
+        return b""
+    return "".join(wires).encode()[-DICT_MAX_BYTES:]
 
 
 def _nonneg(v: Any) -> bool:

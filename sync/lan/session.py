@@ -80,7 +80,7 @@ class Session:
         try:
             await self.channel.send({**header, "id": rid}, body)
             h, b = await asyncio.wait_for(fut, timeout)
-        except asyncio.TimeoutError as e:
+        except TimeoutError as e:
             raise RequestFailed("timeout", f"{header.get('t')} to {self.peer_id[:7]} timed out") from e
         except ChannelError as e:
             raise RequestFailed("closed", str(e)) from e

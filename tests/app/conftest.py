@@ -19,6 +19,7 @@ from PySide6.QtWidgets import QApplication
 from app.application import CoveApp
 from sync.config import Dirs
 from sync.engine import Engine
+from tests.app.relay_helpers import ThreadedRelay
 
 
 @pytest.fixture
@@ -76,6 +77,7 @@ def make_app(qtbot, qloop, dirs: Dirs, tmp_path: Path):
         kwargs.setdefault("open_url", Opened())
         kwargs.setdefault("copy_text", lambda text: copied.append(text))
         kwargs.setdefault("poll_ms", 200)
+        kwargs.setdefault("lan", False)  # no multicast from tests; devices meet through the test relay
         app = CoveApp(dirs, **kwargs)
         app.copied = copied  # type: ignore[attr-defined]
         apps.append(app)
@@ -88,3 +90,13 @@ def make_app(qtbot, qloop, dirs: Dirs, tmp_path: Path):
         if not app._quitting:
             with qtbot.waitSignal(app.quit_done, timeout=20_000):
                 app.request_quit()
+
+
+@pytest.fixture
+def relay(tmp_path: Path) -> Iterator[ThreadedRelay]:
+    server = ThreadedRelay(tmp_path / "relay-data")
+    server.start()
+    try:
+        yield server
+    finally:
+        server.close()

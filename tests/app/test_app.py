@@ -11,13 +11,13 @@ from PySide6.QtWidgets import QWizard
 
 from app.engine_host import AppState
 from app.main_window import Page
-from app.notify import Event, EventKind
 from app.settings import SyncMode, load_settings
 from app.tree_model import Role
 from sync.config import Dirs, read_marker
 from sync.engine import Engine
 from sync.history import ArchiveReason, Keep
 from sync.queries import FileStatus, IndexReader
+from sync.records import FileRecord, FileType
 
 WAIT = 15_000
 
@@ -255,13 +255,17 @@ def test_wizard_creates_the_folder_and_starts_the_engine(make_app, dirs, tmp_pat
     assert wiz.currentPage() is wiz.mode_page and wiz.mode_page.error.text()
     wiz.mode_page.url.setText("https://relay.example.org")
     wiz.next()
+    assert wiz.currentPage() is wiz.sign_in_page and not wiz.sign_in_page.isComplete()  # see test_relay.py
+    wiz.back()
+    wiz.mode_page.lan.setChecked(True)
+    wiz.next()
     assert wiz.currentPage() is wiz.link_page and not wiz.link_page.code.isEnabled()
     with qtbot.waitSignal(app.started, timeout=WAIT):
         wiz.button(QWizard.WizardButton.FinishButton).click()
     assert read_marker(target) is not None
     assert [f.path for f in app.engine.folders()] == [target]
     s = load_settings(dirs)
-    assert s.first_run_done and s.sync_mode == SyncMode.RELAY and s.relay_url == "https://relay.example.org"
+    assert s.first_run_done and s.sync_mode == SyncMode.LAN
     assert app.window.isVisible()
     (target / "hello.txt").write_text("hi")
     qtbot.waitUntil(lambda: "hello.txt" in indexed(dirs, app.engine.folder_for(target).id), timeout=WAIT)
@@ -280,18 +284,25 @@ def test_tray_menu_and_notifications(make_app, folder, qtbot) -> None:
     tray.recent_action.trigger()
     assert app.window.pages.currentIndex() == Page.ACTIVITY
 
-    tray.pause_action.trigger()
-    qtbot.waitUntil(lambda: tray.state is AppState.PAUSED and not app.host.running, timeout=WAIT)
+    tray.pause_action.trigger()  # Engine.set_paused: the engine task keeps running, the folder rests
+    qtbot.waitUntil(lambda: tray.state is AppState.PAUSED, timeout=WAIT)
+    assert app.host.running and app.host.infos[0].state == "paused" and app.engine.folder_for(folder).paused
     assert tray.pause_action.text() == "Resume syncing"
+    (folder / "while-paused.txt").write_text("waits")
     tray.pause_action.trigger()
-    qtbot.waitUntil(lambda: app.host.running and tray.state is AppState.UP_TO_DATE, timeout=WAIT)
+    qtbot.waitUntil(lambda: tray.state is AppState.UP_TO_DATE and not app.engine.folder_for(folder).paused,
+                    timeout=WAIT)
+    qtbot.waitUntil(lambda: "while-paused.txt" in indexed(app.dirs, app.host.infos[0].id), timeout=WAIT)
 
     shown = []
     tray.notify = shown.append  # the real one calls QSystemTrayIcon.showMessage
-    app.host.events.emit([Event(EventKind.ERROR, "x", "Cove", "disk full")])
-    app.host.changes.emit(app.host.infos[0].id, [])
-    app._on_changes(app.host.infos[0].id, [
-        type("C", (), {"path": f"f{i}", "modified_by": "OTHERDEV", "is_dir": False})() for i in range(1000)])
+    fid = app.host.infos[0].id
+    ev = app.engine.events  # the engine's callbacks, as a sync would call them
+    ev.error(fid, "x", "permission_denied", "disk full")
+    ev.error(fid, "x", "permission_denied", "disk full")  # a standing error is told once
+    ev.changes(fid, [], True)
+    ev.changes(fid, [FileRecord(f"f{i}", FileType.FILE, modified_by="OTHERDEV") for i in range(1000)], True)
+    ev.changes(fid, [FileRecord("mine.txt", FileType.FILE, modified_by=app.engine.identity.short_id)], False)
     app.notifier.flush()
     assert [n.title for n in shown] == ["Cove could not sync x", "1,000 files updated from OTHERDEV"]
 

@@ -7,12 +7,10 @@ from __future__ import annotations
 
 import asyncio
 import os
-import shutil
 from pathlib import Path
 
 import pytest
 
-from sync.account import account_key_path
 from sync.config import Dirs
 from sync.engine import Engine
 from sync.errors import CoveError
@@ -27,10 +25,9 @@ async def make_engines(tmp_path: Path, relay_server, n: int = 3) -> tuple[list[E
     roots = [tmp_path / f"dev{i}" / "Cove" for i in range(n)]
     await engines[0].login(relay_server.base, "alice", PASSWORD)
     for e in engines[1:]:
-        # Device linking hands the account keys over; here the key file stands in for it.
-        account_key_path(e.dirs).parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy(account_key_path(engines[0].dirs), account_key_path(e.dirs))
-        await e.login(relay_server.base, "alice", PASSWORD)
+        # Device linking hands the account keys over: a pairing code from device 0, the password here.
+        offer = await engines[0].link_offer()
+        await e.link_accept(offer.code, relay_server.base, "alice", PASSWORD)
     folder = await engines[0].add_relay_folder(roots[0])
     for e, root in zip(engines[1:], roots[1:]):
         await e.add_relay_folder(root, folder.id)

@@ -43,7 +43,7 @@ class LanDevice:
 
     log: list[str]
 
-    def __new__(cls, *args, **kwargs):  # noqa: ANN002, ANN003
+    def __new__(cls, *args, **kwargs):
         obj = super().__new__(cls)
         obj.log = []
         return obj

@@ -83,7 +83,7 @@ async def test_modified_large_file_travels_as_a_small_delta(tmp_path: Path) -> N
         await a.publish()
         await wait_for(lambda: (b.root / "notes.txt").exists(), what="notes")
         d0 = deltas.delta_bytes
-        with open(a.root / "notes.txt", "ab") as f:
+        with open(a.root / "notes.txt", "ab") as f:  # noqa: ASYNC230
             f.write(b"x" * 100)
         await a.publish()
         await wait_for(lambda: (b.root / "notes.txt").read_bytes() == (a.root / "notes.txt").read_bytes(), what="append")
@@ -116,3 +116,90 @@ async def test_peer_killed_mid_transfer_another_peer_finishes(tmp_path: Path) ->
     finally:
         for d in (a, b, c):
             await d.close()
+
+
+async def test_pause_and_resume_per_folder_and_per_peer(tmp_path: Path) -> None:
+    a, b = await make_lan_devices(tmp_path, ["a", "b"])
+    try:
+        await wait_for(lambda: connected(a, b) and connected(b, a), what="sessions")
+        fid = next(iter(a.lan.folders))
+        b.lan.pause_folder(fid)
+        (a.root / "while-paused.txt").write_text("x")
+        await a.publish()
+        await wait_for(lambda: b.lan.pulls_done >= 0 and a.lan.peers[b.identity.device_id].session is not None,
+                       what="still connected")
+        assert not (b.root / "while-paused.txt").exists()
+        b.lan.resume_folder(fid)
+        await wait_for(lambda: (b.root / "while-paused.txt").exists(), what="resumed folder syncs")
+        a.lan.pause_peer(b.identity.device_id)
+        await wait_for(lambda: not connected(b, a), what="paused peer disconnected")
+        (a.root / "peer-paused.txt").write_text("y")
+        await a.publish()
+        assert not (b.root / "peer-paused.txt").exists()
+        a.lan.resume_peer(b.identity.device_id)
+        await b.lan.connect("127.0.0.1", a.lan.port)
+        await wait_for(lambda: (b.root / "peer-paused.txt").exists(), what="resumed peer syncs")
+    finally:
+        await a.close()
+        await b.close()
+
+
+async def test_a_forked_history_is_detected_and_reported(tmp_path: Path) -> None:
+    """Two different entries at one seq of one device's log (what a relay showing devices
+    different histories leads to) are reported as a folder error, not applied."""
+    from sync import crypto
+    from sync.entries import Payload, encode_payload
+    from sync.wire.envelopes import GENESIS_HASH, LogEntry
+
+    a, b, c = await make_lan_devices(tmp_path, ["a", "b", "c"], connect=False)
+    try:
+        (a.root / "real.txt").write_text("real")
+        await a.publish()
+        await b.lan.connect("127.0.0.1", a.lan.port)
+        await wait_for(lambda: (b.root / "real.txt").exists(), what="b has a's real entry")
+        fid = next(iter(a.lan.folders))
+        keyring = a.syncer.keyring
+        forged = LogEntry.signed(
+            a.identity.signing_key, folder=fid, device=a.identity.device_id, seq=1, prev=GENESIS_HASH, blocks=[],
+            ciphertext=crypto.seal_payload(encode_payload(Payload(device_name="other history")), folder=fid,
+                                           epoch=keyring.current_epoch, device_id=a.identity.device_id, seq=1,
+                                           folder_key=keyring.key(keyring.current_epoch)),
+        )
+        c.directory.add(a.lan.cert)
+        rep = await c.syncer.ingest([forged])
+        assert rep.entries == 1
+        await b.lan.connect("127.0.0.1", c.lan.port)
+        await wait_for(lambda: bool(b.lan.folders[fid].forks), what="fork reported")
+        assert any(e.kind == "history_fork" for e in b.runner.index.errors())
+    finally:
+        for d in (a, b, c):
+            await d.close()
+
+
+async def test_a_wrong_file_source_result_is_never_installed(tmp_path: Path) -> None:
+    """The executor verifies what a FileSource wrote against the record before installing it."""
+    a, b = await make_lan_devices(tmp_path, ["a", "b"])
+    try:
+        await wait_for(lambda: connected(a, b) and connected(b, a), what="sessions")
+        (a.root / "f.bin").write_bytes(os.urandom(200_000))
+        await a.publish()
+        await wait_for(lambda: (b.root / "f.bin").exists(), what="first version")
+
+        class Liar:
+            calls = 0
+
+            async def fetch_file(self, target, source, base, stage):
+                Liar.calls += 1
+                stage.write_bytes(b"not the content" * 1000)
+                return True
+
+        b.syncer.executor.files = Liar()
+        new = os.urandom(200_000)
+        (a.root / "f.bin").write_bytes(new)
+        await a.publish()
+        await wait_for(lambda: (b.root / "f.bin").read_bytes() == new, what="correct content via blocks")
+        assert Liar.calls >= 1
+        assert not list((b.root / ".cove" / "tmp").glob("*")), "no stage files left behind"
+    finally:
+        await a.close()
+        await b.close()

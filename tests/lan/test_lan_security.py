@@ -14,7 +14,7 @@ from nacl.signing import SigningKey
 from sync.lan.certs import DeviceCertificate
 from sync.lan.channel import MAX_FRAME, ChannelError, handshake
 from sync.lan.session import RequestFailed, Session
-from sync.lan.sources import base_region, missing_spans
+from sync.lan.sources import missing_spans
 from sync.records import Block
 from tests.lan.harness import FOLDER_ID, connected, make_lan_devices, wait_for
 
@@ -65,7 +65,7 @@ async def test_non_member_is_refused_before_any_folder_is_named(tmp_path: Path) 
         await b.close()
 
 
-async def _member_channel(tmp_path: Path, a, b):  # noqa: ARG001
+async def _member_channel(tmp_path: Path, a, b):
     """Authenticate as a third, legitimate member device (same account key as a and b)."""
     key = SigningKey.generate()
     cert = DeviceCertificate.issue(a.account_key, bytes(key.verify_key), "alice")
@@ -81,7 +81,7 @@ async def _closed_by_peer(chan) -> bool:
             await asyncio.wait_for(chan.recv(), 5)
     except ChannelError:
         return True
-    except asyncio.TimeoutError:
+    except TimeoutError:
         return False
 
 

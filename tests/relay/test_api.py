@@ -134,6 +134,83 @@ async def test_registration_can_be_closed(tmp_path, session):
         assert err.value.status == 403 and err.value.code == "registration_closed"
 
 
+# -- device-link mailbox --------------------------------------------------------------------------
+
+
+async def _new_device_of(alice, relay, session):
+    """A second device of alice's account, signed in with the password only (an account token)."""
+    from relay.testing import RelayClient
+
+    laptop = RelayClient(relay.base, session, alice.me.other_device())
+    await laptop.login()
+    await laptop.register_device("laptop")
+    return laptop
+
+
+async def test_link_offer_is_delivered_once(make_client, relay, session, clock):
+    alice = await make_client("alice")
+    blob = b"\x01opaque link offer" * 10
+    out = await alice.call("POST", "/v1/link", json={"slot": "AB3DE", "blob": b64encode(blob)})
+    assert out == {"slot": "AB3DE", "expires_at": int(clock() + 600)}
+    laptop = await _new_device_of(alice, relay, session)
+    got = await laptop.call("GET", "/v1/link/AB3DE", token="account")
+    assert got == {"slot": "AB3DE", "blob": b64encode(blob)}
+    with pytest.raises(ApiError) as err:  # single use
+        await laptop.call("GET", "/v1/link/AB3DE", token="account")
+    assert err.value.status == 404 and err.value.code == "link_not_found"
+    # the slot is free again; a device token of the account may fetch too
+    await alice.call("POST", "/v1/link", json={"slot": "AB3DE", "blob": b64encode(blob), "ttl": 3600})
+    assert (await alice.call("GET", "/v1/link/AB3DE"))["blob"] == b64encode(blob)
+    with relay.db() as conn:
+        assert conn.execute("SELECT COUNT(*) FROM link_offers").fetchone()[0] == 0
+
+
+async def test_link_offer_expires_and_belongs_to_its_account(make_client, relay, session, clock):
+    alice, carol = await make_client("alice"), await make_client("carol")
+    body = {"slot": "ZZ9ZZ", "blob": b64encode(b"x" * 100), "ttl": 30}
+    await alice.call("POST", "/v1/link", json=body)
+    with pytest.raises(ApiError) as err:  # another account: 404, and the offer survives
+        await carol.call("GET", "/v1/link/ZZ9ZZ", token="account")
+    assert err.value.status == 404
+    with pytest.raises(ApiError) as err:  # one pending offer per slot
+        await carol.call("POST", "/v1/link", json=body)
+    assert err.value.status == 409 and err.value.code == "slot_taken"
+    clock.advance(31)
+    laptop = await _new_device_of(alice, relay, session)
+    with pytest.raises(ApiError) as err:
+        await laptop.call("GET", "/v1/link/ZZ9ZZ", token="account")
+    assert err.value.status == 404
+    await carol.authenticate()
+    await carol.call("POST", "/v1/link", json=body)  # expired slots are reused (and purged)
+    with relay.db() as conn:
+        assert conn.execute("SELECT username FROM link_offers").fetchall() == [("carol",)]
+
+
+async def test_link_fetch_misses_are_rate_limited(make_client, relay, session, clock):
+    alice = await make_client("alice")
+    await alice.call("POST", "/v1/link", json={"slot": "G00D1", "blob": b64encode(b"y" * 64)})
+    laptop = await _new_device_of(alice, relay, session)
+    for i in range(10):
+        with pytest.raises(ApiError) as err:
+            await laptop.call("GET", f"/v1/link/M0SS{i}", token="account")
+        assert err.value.status == 404
+    with pytest.raises(ApiError) as err:  # even the right slot waits now
+        await laptop.call("GET", "/v1/link/G00D1", token="account")
+    assert err.value.status == 429
+    clock.advance(301)
+    await laptop.login()
+    assert (await laptop.call("GET", "/v1/link/G00D1", token="account"))["blob"] == b64encode(b"y" * 64)
+
+
+async def test_link_pending_offers_per_account_are_bounded(make_client):
+    alice = await make_client("alice")
+    for i in range(8):
+        await alice.call("POST", "/v1/link", json={"slot": f"S10T{i}", "blob": b64encode(b"z" * 32)})
+    with pytest.raises(ApiError) as err:
+        await alice.call("POST", "/v1/link", json={"slot": "S10T9", "blob": b64encode(b"z" * 32)})
+    assert err.value.status == 409 and err.value.code == "too_many_link_offers"
+
+
 # -- folders, membership, invitations -----------------------------------------------------------
 
 
@@ -466,3 +543,5 @@ async def test_healthz_metrics_openapi(make_client, relay, session):
     async with session.get(relay.base + "/openapi.json") as resp:
         doc = await resp.json()
     assert "/v1/folders/{folder}/log" in doc["paths"]
+    assert doc["paths"]["/v1/link/{slot}"]["get"]["x-cove-token"] == "account"
+    assert doc["paths"]["/v1/link"]["post"]["x-cove-token"] == "device"

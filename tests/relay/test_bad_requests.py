@@ -27,6 +27,8 @@ MAX_JSON = 64 * 1024
 MAX_BLOCK = 256 * 1024
 MAX_BATCH = 1024 * 1024
 MAX_BATCH_BLOCKS = 8
+LINK_PENDING, LINK_USED, LINK_EXPIRED = "PEND1", "SPENT", "XPRD2"
+LINK_BLOB = b"an opaque encrypted link offer" * 4
 
 
 @pytest.fixture
@@ -59,6 +61,11 @@ async def world(relay, make_client, clock) -> World:
     used = await alice.invite(folder, "carol", "viewer")
     await carol.call("POST", f"/v1/invitations/{used}/decline")
     expired = await alice.invite(folder, "carol", "editor", ttl=10)
+    # device-link mailbox: one pending offer, one used, one that expires with the invitation
+    await alice.call("POST", "/v1/link", json={"slot": LINK_PENDING, "blob": b64encode(LINK_BLOB)})
+    await alice.call("POST", "/v1/link", json={"slot": LINK_USED, "blob": b64encode(LINK_BLOB)})
+    await alice.call("GET", f"/v1/link/{LINK_USED}", token="account")
+    await alice.call("POST", "/v1/link", json={"slot": LINK_EXPIRED, "blob": b64encode(LINK_BLOB), "ttl": 10})
     return World(relay, alice, bob, carol, folder, block, clock, used, expired)
 
 
@@ -434,6 +441,85 @@ async def case_wrong_password(w):
     return await status_of(w.alice.login())
 
 
+async def case_link_reused(w):
+    return await status_of(w.alice.call("GET", f"/v1/link/{LINK_USED}", token="account"))
+
+
+async def case_link_expired(w):
+    w.clock.advance(11)
+    await w.alice.login()
+    return await status_of(w.alice.call("GET", f"/v1/link/{LINK_EXPIRED}", token="account"))
+
+
+async def case_link_of_other_account(w):
+    return await status_of(w.carol.call("GET", f"/v1/link/{LINK_PENDING}", token="account"))
+
+
+async def case_link_unknown_slot(w):
+    return await status_of(w.alice.call("GET", "/v1/link/NEVER", token="account"))
+
+
+async def case_link_malformed_slot(w):
+    return await status_of(w.alice.call("GET", "/v1/link/pend1", token="account"))
+
+
+async def case_link_dotdot_slot(w):
+    return await _raw_get(w, "/v1/link/%2e%2e%2fsecret.key")
+
+
+async def case_link_fetch_rate_limited(w):
+    for i in range(10):
+        status, _ = await status_of(w.alice.call("GET", f"/v1/link/M0SS{i}", token="account"))
+        assert status == 404
+    return await status_of(w.alice.call("GET", f"/v1/link/{LINK_PENDING}", token="account"))
+
+
+def link_body(**changes: Any) -> dict:
+    body: dict[str, Any] = {"slot": "NEW01", "blob": b64encode(LINK_BLOB)}
+    body.update(changes)
+    return body
+
+
+async def case_link_slot_taken(w):
+    return await status_of(w.bob.call("POST", "/v1/link", json=link_body(slot=LINK_PENDING)))
+
+
+async def case_link_deposit_malformed_slot(w):
+    return await status_of(w.alice.call("POST", "/v1/link", json=link_body(slot="ILOU1")))
+
+
+async def case_link_deposit_long_slot(w):
+    return await status_of(w.alice.call("POST", "/v1/link", json=link_body(slot="ABCDEF")))
+
+
+async def case_link_deposit_malformed_blob(w):
+    return await status_of(w.alice.call("POST", "/v1/link", json=link_body(blob="not base64!")))
+
+
+async def case_link_deposit_empty_blob(w):
+    return await status_of(w.alice.call("POST", "/v1/link", json=link_body(blob="")))
+
+
+async def case_link_deposit_oversized_blob(w):
+    return await status_of(w.alice.call("POST", "/v1/link", json=link_body(blob=b64encode(b"\x00" * (64 * 1024 + 1)))))
+
+
+async def case_link_deposit_ttl_too_long(w):
+    return await status_of(w.alice.call("POST", "/v1/link", json=link_body(ttl=3601)))
+
+
+async def case_link_deposit_ttl_not_a_number(w):
+    return await status_of(w.alice.call("POST", "/v1/link", json=link_body(ttl="600")))
+
+
+async def case_link_deposit_with_account_token(w):
+    return await status_of(w.alice.call("POST", "/v1/link", json=link_body(), token="account"))
+
+
+async def case_link_deposit_without_token(w):
+    return await status_of(w.alice.call("POST", "/v1/link", json=link_body(), token=None))
+
+
 CASES = {
     "no_token": (case_no_token, 401),
     "garbage_token": (case_garbage_token, 401),
@@ -498,6 +584,23 @@ CASES = {
     "register_other_users_device": (case_register_other_users_device, 409),
     "replace_account_keys": (case_replace_account_keys, 409),
     "wrong_password": (case_wrong_password, 401),
+    "link_reused": (case_link_reused, 404),
+    "link_expired": (case_link_expired, 404),
+    "link_of_other_account": (case_link_of_other_account, 404),
+    "link_unknown_slot": (case_link_unknown_slot, 404),
+    "link_malformed_slot": (case_link_malformed_slot, 400),
+    "link_dotdot_slot": (case_link_dotdot_slot, (400, 404)),
+    "link_fetch_rate_limited": (case_link_fetch_rate_limited, 429),
+    "link_slot_taken": (case_link_slot_taken, 409),
+    "link_deposit_malformed_slot": (case_link_deposit_malformed_slot, 400),
+    "link_deposit_long_slot": (case_link_deposit_long_slot, 400),
+    "link_deposit_malformed_blob": (case_link_deposit_malformed_blob, 400),
+    "link_deposit_empty_blob": (case_link_deposit_empty_blob, 400),
+    "link_deposit_oversized_blob": (case_link_deposit_oversized_blob, 413),
+    "link_deposit_ttl_too_long": (case_link_deposit_ttl_too_long, 400),
+    "link_deposit_ttl_not_a_number": (case_link_deposit_ttl_not_a_number, 400),
+    "link_deposit_with_account_token": (case_link_deposit_with_account_token, 403),
+    "link_deposit_without_token": (case_link_deposit_without_token, 401),
 }
 
 

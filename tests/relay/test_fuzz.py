@@ -137,7 +137,8 @@ def _bodies(op: dict, world: dict) -> st.SearchStrategy:
 
 def _param(name: str, world: dict) -> st.SearchStrategy[str]:
     valid = {"folder": world["folder"], "block": world["block"], "device": world["device"],
-             "username": world["username"], "invitation": world["invitation"]}.get(name, "x")
+             "username": world["username"], "invitation": world["invitation"],
+             "slot": "ABCDE"}.get(name, "x")
     return st.one_of(
         st.just(valid),
         st.sampled_from(TRICKS),
@@ -149,7 +150,7 @@ def _param(name: str, world: dict) -> st.SearchStrategy[str]:
 ROUTES = [
     ("DELETE", "/v1/devices/{device}"), ("DELETE", "/v1/folders/{folder}/invitations/{invitation}"),
     ("GET", "/healthz"), ("GET", "/metrics"), ("GET", "/openapi.json"), ("GET", "/v1/account"),
-    ("GET", "/v1/devices"), ("GET", "/v1/folders"), ("GET", "/v1/folders/{folder}"),
+    ("GET", "/v1/devices"), ("GET", "/v1/folders"), ("GET", "/v1/link/{slot}"), ("POST", "/v1/link"), ("GET", "/v1/folders/{folder}"),
     ("GET", "/v1/folders/{folder}/blocks/{block}"), ("GET", "/v1/folders/{folder}/cursor"),
     ("GET", "/v1/folders/{folder}/heads"), ("GET", "/v1/folders/{folder}/invitations"),
     ("GET", "/v1/folders/{folder}/keys"), ("GET", "/v1/folders/{folder}/log"), ("GET", "/v1/invitations"),
@@ -162,6 +163,7 @@ ROUTES = [
     ("POST", "/v1/invitations/{invitation}/decline"), ("PUT", "/v1/account/keys"),
     ("PUT", "/v1/folders/{folder}/blocks/{block}"), ("PUT", "/v1/folders/{folder}/cursor"),
     ("PUT", "/v1/folders/{folder}/keys"),
+    ("GET", "/v1/folders/{folder}/devices"), ("PUT", "/v1/devices/{device}/certificate"),  # sharing
 ]
 
 
