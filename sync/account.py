@@ -102,8 +102,9 @@ class AccountService:
     async def create_remote_folder(self, folder_id: str) -> FolderKeyring:
         keys = self.account_keys()
         username = self.client.username or (await self.client.account()).username
-        keyring = FolderKeyring.create(folder_id)
-        wrapped = keyring.wrap(0, keys.box_pk, signer=keys)
+        # A LAN-only folder that starts syncing through the relay keeps its key.
+        keyring = load_keyring(self.dirs, folder_id) or FolderKeyring.create(folder_id)
+        wrapped = keyring.wrap(keyring.epochs[0], keys.box_pk, signer=keys)
         change = MembershipChange.signed(
             keys.signing_key,
             folder=folder_id,

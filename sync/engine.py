@@ -38,7 +38,7 @@ from sync.events import EngineEvents
 from sync.folder import FolderRunner
 from sync.identity import DeviceIdentity, IdentityError, load_or_create_identity
 from sync.index import HistoryEntry, IndexError_, StoredError
-from sync.relay_client import AppendNotice, Hello, NotificationListener, RelayClient
+from sync.relay_client import AppendNotice, Hello, MembershipNotice, NotificationListener, RelayClient
 
 
 @dataclass(frozen=True)
@@ -151,6 +151,10 @@ class Engine:
         existing = self.config.folder_for(root)
         if existing is not None:
             if existing.path.resolve() == root.resolve():
+                if relay and not existing.relay:  # a LAN-only folder now also syncs via the relay
+                    existing = replace(existing, relay=True)
+                    self.config = self.config.with_folder(existing)
+                    save_app_config(self.dirs, self.config)
                 return existing
             raise FolderError(f"{root} is inside {existing.path}, which Cove already syncs", root)
         for f in self.config.folders:
@@ -218,7 +222,12 @@ class Engine:
         if self._running is None:
             return
         stop, report, client, tasks = self._running
-        runner = self._attach_any(self.folder(folder_id), client)
+        folder = self.folder(folder_id)
+        if folder.relay and client is None and self.config.relay is not None:
+            client = self.relay_client()
+            self._running = (stop, report, client, tasks)
+            tasks.append(asyncio.get_running_loop().create_task(self._listen(client, [], stop, report)))
+        runner = self._attach_any(folder, client)
         tasks.append(asyncio.get_running_loop().create_task(runner.run(stop, report)))
 
     # -- operations --------------------------------------------------------------------------
@@ -282,7 +291,7 @@ class Engine:
         """Resolve the open conflict at ``path`` (the file or its conflict copy): keep mine,
         theirs or both. The result is an ordinary local change plus a published resolution."""
         runner, rel = self._locate(path)
-        conflict = resolve_conflict(runner, rel, keep, self.identity.short_id, self.clock)
+        conflict = await asyncio.to_thread(resolve_conflict, runner, rel, keep, self.identity.short_id, self.clock)
         if runner.syncer is not None:
             runner.syncer.queue_item(runner.syncer.resolution_item(conflict.record.id, keep.value))
             await runner.scan_async({conflict.record.path, conflict.record.copy_path})
@@ -437,14 +446,15 @@ class Engine:
     ) -> None:
         """Relay notifications wake the folder they concern (a hello after every reconnect
         wakes all of them, so nothing missed while offline stays missed)."""
-        by_id = {r.folder.id: r for r in runners if r.syncer is not None}
         listener = NotificationListener(client)
         try:
             async for note in listener:
+                # looked up live: folders added while running are woken too
+                live = {fid: r for fid, r in self._runners.items() if r.syncer is not None}
                 if isinstance(note, Hello):
-                    targets = list(by_id.values())
-                elif isinstance(note, AppendNotice):
-                    targets = [by_id[note.folder]] if note.folder in by_id else []
+                    targets = list(live.values())
+                elif isinstance(note, (AppendNotice, MembershipNotice)):
+                    targets = [live[note.folder]] if note.folder in live else []
                 else:
                     targets = []
                 for r in targets:

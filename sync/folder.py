@@ -62,6 +62,7 @@ class FolderRunner:
         self._wake: asyncio.Event | None = None
         self._sync_requested = False
         self._requested_scan: set[str] = set()
+        self._offline = False  # the last sync failed: stay "offline" until one succeeds
 
     @classmethod
     def open(cls, folder: FolderConfig, dirs: Dirs, device: str, clock: Callable[[], int]) -> FolderRunner:
@@ -130,7 +131,7 @@ class FolderRunner:
             except CoveError as e:
                 self._set_state(FolderState.ERROR, str(e))
                 raise
-            self._set_state(FolderState.IDLE)
+            self._set_state(FolderState.OFFLINE if self._offline else FolderState.IDLE)
         if result.changes:
             self.events.changes(self.folder.id, [c.record for c in result.changes], False)
         for err in result.errors:
@@ -146,8 +147,10 @@ class FolderRunner:
             try:
                 out = await self.syncer.sync_once()
             except CoveError as e:
+                self._offline = True
                 self._set_state(FolderState.OFFLINE, str(e))
                 raise
+            self._offline = False
             self._set_state(FolderState.IDLE)
         applied = [a.record for a in out.execution.applied if a.record is not None]
         if applied:
@@ -273,6 +276,7 @@ class FolderRunner:
         )
         watcher.start()
         stopper = asyncio.ensure_future(stop.wait())
+        waiter: asyncio.Future | None = None
         try:
             while not stop.is_set():
                 waiter = asyncio.ensure_future(wake.wait())
@@ -316,6 +320,8 @@ class FolderRunner:
                         backoff = min(backoff * 2, 300.0)
         finally:
             stopper.cancel()
+            if waiter is not None:
+                waiter.cancel()
             watcher.stop()
             self._wake = None
 

@@ -150,12 +150,19 @@ async def accept_offer(engine: Engine, code: str | LinkCode, relay_url: str, use
                 f"the account keys received do not match the public keys the relay publishes for {username}; "
                 "refusing them (nothing saved)"
             )
-        if local is not None and not _same_keys(local, linked.account_keys.sign_pk, linked.account_keys.box_pk):
+        if (
+            local is not None
+            and engine.config.relay is not None  # keys made for LAN-only use, never on a relay, give way
+            and not _same_keys(local, linked.account_keys.sign_pk, linked.account_keys.box_pk)
+        ):
             raise LinkError(
                 f"this device already holds the keys of another account ({account_key_path(engine.dirs)}); "
                 "nothing saved"
             )
-        linked.account_keys.save(account_key_path(engine.dirs))
+        key_path = account_key_path(engine.dirs)
+        if local is not None and key_path.exists() and not _same_keys(local, linked.account_keys.sign_pk, linked.account_keys.box_pk):
+            key_path.replace(key_path.with_name(key_path.name + ".local-only.bak"))  # kept, not lost
+        linked.account_keys.save(key_path)
         engine.config = replace(engine.config, relay=RelayAccount(url=relay_url, username=username))
         save_app_config(engine.dirs, engine.config)
         folders: list[FolderInfo] | None = None

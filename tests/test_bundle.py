@@ -50,13 +50,14 @@ def test_headless_daemon_once(bundle: Path, tmp_path: Path) -> None:
     home, folder = tmp_path / "home", tmp_path / "Cove"
     assert run(bundle, "--home", str(home), "init", str(folder)).returncode == 0
     (folder / "hello.txt").write_text("hello from the bundle")
-    out = run(bundle, "--home", str(home), "daemon", "--once")
+    out = run(bundle, "--home", str(home), "daemon", "--once")  # one scan-and-sync pass
     assert out.returncode == 0, out.stderr
     assert "Cove daemon stopped" in out.stdout
+    (folder / "second.txt").write_text("found by a scan")
     scan = run(bundle, "--home", str(home), "scan")  # hashing (blake3, pyfastcdc) and the index
     assert scan.returncode == 0 and "1 added" in scan.stdout, scan.stdout + scan.stderr
     status = run(bundle, "--home", str(home), "status")
-    assert "files      1" in status.stdout, status.stdout
+    assert "files      2" in status.stdout, status.stdout
 
 
 def test_resources_and_qt_load_in_the_bundle(bundle: Path, tmp_path: Path) -> None:

@@ -21,13 +21,15 @@ def provision_home(
     """A device home whose config has one LAN-only folder at ``root``, holding the account key
     and the folder's keyring."""
     dirs = Dirs.under(home)
-    with Engine.create(dirs) as engine:
-        engine.add_folder(root, label=device_name or root.name, folder_id=folder_id)
+    # Keys first: adding a LAN-only folder would otherwise make this device a new account.
     path = account_key_path(dirs)
     if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
         account.save(path)
     kp = keyring_path(dirs, folder_id)
     kp.parent.mkdir(parents=True, exist_ok=True)
     if not kp.exists():
         keyring.save(kp)
+    with Engine.create(dirs) as engine:
+        engine.add_folder(root, label=device_name or root.name, folder_id=folder_id)
     return dirs
