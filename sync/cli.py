@@ -80,6 +80,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
 
+    sub.add_parser("gui", help="open the desktop app (also what `cove` alone does where there is a screen)")
+
     s = sub.add_parser("init", help="start syncing a folder (created if missing) and index it")
     s.add_argument("path", type=Path)
     s.add_argument("--label", default="", help="a name for the folder shown in the app")
@@ -330,6 +332,12 @@ def _cmd_peers(engine: Engine, args: argparse.Namespace) -> int:
     from sync.lan.cli import peers_command
 
     return peers_command(engine)
+
+
+def _cmd_gui(engine: Engine, args: argparse.Namespace) -> int:
+    from app.main import main as app_main
+
+    return app_main(["--home", str(args.home), "gui"] if args.home else ["gui"])
 
 
 COMMANDS = {
