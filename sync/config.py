@@ -19,11 +19,12 @@ from __future__ import annotations
 import json
 import os
 import secrets
-import tempfile
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import platformdirs
+
+from sync.atomic import replace_file
 
 CONFIG_VERSION = 1
 MARKER_DIR = ".cove"
@@ -144,20 +145,7 @@ class AppConfig:
 
 def atomic_write_json(path: Path, data: object) -> None:
     """Write JSON through a temp file, fsync and rename, so a crash leaves the old or new file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=TEMP_PREFIX, dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            json.dump(data, f, indent=2, sort_keys=True)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
+    replace_file(path, json.dumps(data, indent=2, sort_keys=True).encode("utf-8"))
 
 
 def load_app_config(dirs: Dirs) -> AppConfig:

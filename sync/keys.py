@@ -37,7 +37,6 @@ import json
 import os
 import secrets
 import struct
-import tempfile
 import time
 import urllib.parse
 from collections.abc import Iterable, Mapping
@@ -57,6 +56,7 @@ from nacl.public import PrivateKey, PublicKey, SealedBox
 from nacl.pwhash import argon2id
 from nacl.signing import SigningKey, VerifyKey
 
+from sync.atomic import replace_file
 from sync.errors import CoveError
 
 # --- errors ------------------------------------------------------------------------------------------
@@ -99,32 +99,7 @@ def _unb64(text: Any, what: str, size: int | None = None) -> bytes:
 
 def write_private_file(path: str | os.PathLike[str], data: bytes) -> None:
     """Atomically replace ``path`` with ``data``, readable only by the user (0600), fsynced."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        os.fchmod(fd, 0o600)
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
-    try:
-        dfd = os.open(path.parent, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(dfd)
-    except OSError:
-        pass
-    finally:
-        os.close(dfd)
+    replace_file(Path(path), data, mode=0o600)
 
 
 def _load_versioned(path: Path, kind: str, version: int) -> dict[str, Any]:
