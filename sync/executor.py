@@ -6,22 +6,46 @@ planner then sees a local edit and keeps both versions — and nothing is touche
 
 Content is assembled block by block, from local files that already hold a block (renames and
 copies cost no transfer) and otherwise from a :class:`BlockSource` (the relay or a LAN peer),
-written to a temp file under ``.cove/tmp``, fsynced and verified against the record's hash. Only
-then, in one index transaction, is the old version kept in history, the temp file renamed into
-place and the new record stored. Memory stays bounded for any file size: blocks stream through
-a small window of parallel fetches.
+written to a temp file under ``.cove/tmp`` and fsynced. Only then, in one index transaction, is
+the target checked once more, the old version kept in history, the temp file renamed into place
+and the new record stored. Memory stays bounded for any file size: blocks stream through a small
+window of parallel fetches.
+
+**Downloads in batches.** Consecutive independent downloads of a plan (different paths, none
+inside another, no block shared with an earlier one of the batch — that one is a local copy once
+installed) are staged concurrently (``STAGE_FILES`` files at once, ``BLOCKS_IN_FLIGHT`` block
+fetches in flight over all of them) and then installed in *one* index transaction: per file a
+SAVEPOINT holding its ``unchanged_since`` check, history copy, rename and record, so a file that
+fails rolls back only its own index change; then one fsync per touched directory; then COMMIT
+(one WAL fsync per batch instead of one per file). Directory fsyncs come before the commit, so
+the index never records a rename that a crash could still undo. A crash before the commit leaves
+renamed files the index does not know yet — the same state as a crash between rename and commit
+of a single file; the next scan sees them.
+
+**Verified while written, not re-read.** The record's ``content_hash`` is checked up front to be
+:func:`sync.chunker.file_hash` of its block list and size. Every block is checked against its
+BLAKE3 hash (and size) in the writer, right before it is written at its place in the temp file,
+and the file's total size is checked before the fsync. The file's content is therefore exactly
+the record's block list, so its content hash is the record's by construction: reading the file
+back to hash it again would check the same thing twice. The fsync before the rename stays (it is
+what makes the rename publish complete data). Content from a :class:`FileSource` (LAN deltas) is
+not built from verified blocks and is still hashed in full before it may be installed.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
+import sqlite3
 import stat
 import time
-from collections.abc import Callable, Iterator
+from collections import deque
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol
+from typing import BinaryIO, Protocol
 
 from sync import chunker
 from sync.config import MARKER_DIR, TEMP_PREFIX
@@ -29,7 +53,6 @@ from sync.errors import CoveError
 from sync.fileops import (
     FileOpsError,
     HashMismatch,
-    atomic_write,
     check_relpath,
     content_hash_of,
     fsync_dir,
@@ -41,7 +64,13 @@ from sync.index import Index, LocalUpdate
 from sync.planner import Action, ActionKind, ConflictRecord, Plan
 from sync.records import Block, FileRecord, FileType, RemoteRecord
 
-FETCH_WINDOW = 8  # blocks fetched ahead of the writer
+FETCH_WINDOW = 16  # blocks fetched ahead of one file's writer
+STAGE_FILES = 32  # small downloads staged at once (each mostly waits on its fsync)
+STAGE_LARGE_FILES = 4  # downloads larger than WRITE_CHUNK staged at once (they hold buffers)
+BLOCKS_IN_FLIGHT = 32  # block fetches in flight over all files being staged
+BATCH_FILES = 256  # downloads installed in one index transaction at most
+BATCH_BYTES = 256 * 1024 * 1024  # ... and about this much content
+WRITE_CHUNK = 4 * 1024 * 1024  # verified bytes handed to the writer thread at once
 
 
 class BlockSource(Protocol):
@@ -114,31 +143,153 @@ class Executor:
         self.clock = clock
         self.window = window
         self.staging = root / MARKER_DIR / "tmp"
+        self._file_source_lock = asyncio.Lock()
 
     async def execute(self, plan: Plan) -> ExecutionReport:
         report = ExecutionReport()
         blocked: set[str] = set()  # paths whose parent failed: skip their children this round
-        for action in plan.actions:
-            # A move that does not happen leaves both of its paths to plan again (the old path's
-            # tombstone would otherwise never be applied).
-            paths = [action.path] + ([action.old_path] if action.kind is ActionKind.MOVE and action.old_path else [])
-            if any(action.path == b or action.path.startswith(b + "/") for b in blocked):
-                for p in paths:
-                    report.failed.setdefault(p, "waiting for its parent directory")
+        actions = plan.actions
+        i = 0
+        while i < len(actions):
+            if actions[i].kind is ActionKind.DOWNLOAD:
+                j = _download_run(actions, i)
+                await self._download_batch(actions[i:j], report, blocked)
+                i = j
+                continue
+            if actions[i].kind is ActionKind.MKDIR:
+                j = i + 1
+                while j < len(actions) and actions[j].kind is ActionKind.MKDIR and j - i < BATCH_FILES:
+                    j += 1
+                if j - i > 1:
+                    await asyncio.to_thread(self._mkdir_batch, actions[i:j], report, blocked)
+                    i = j
+                    continue
+            await self._apply_one(actions[i], report, blocked)
+            i += 1
+        # Conflict copies made from another device's version (DOWNLOAD / SYMLINK): report them
+        # like renamed ones; one that did not happen plans its conflicted path again.
+        applied = {id(a) for a in report.applied}
+        for a in actions:
+            if a.conflict is None or a.kind not in (ActionKind.DOWNLOAD, ActionKind.SYMLINK):
+                continue
+            if id(a) in applied:
+                report.conflicts.append(a.conflict)
+                report.conflict_copies.append(a.path)
+            elif a.path in report.rescan:
+                report.rescan.add(a.conflict.path)
+            else:
+                report.failed.setdefault(a.conflict.path, report.failed.get(a.path, "its conflict copy was not made"))
+        return report
+
+    async def _apply_one(self, action: Action, report: ExecutionReport, blocked: set[str]) -> None:
+        # A move that does not happen leaves both of its paths to plan again (the old path's
+        # tombstone would otherwise never be applied).
+        paths = [action.path] + ([action.old_path] if action.kind is ActionKind.MOVE and action.old_path else [])
+        if _is_blocked(action.path, blocked):
+            for p in paths:
+                report.failed.setdefault(p, "waiting for its parent directory")
+            return
+        try:
+            done = await self._apply(action, report)
+        except (FileOpsError, BlockUnavailable, OSError) as e:
+            for p in paths:
+                report.failed[p] = str(e)
+            blocked.add(action.path)
+            return
+        if done:
+            report.applied.append(action)
+        else:
+            report.rescan.update(paths)
+            blocked.add(action.path)
+
+    def _mkdir_batch(self, batch: Sequence[Action], report: ExecutionReport, blocked: set[str]) -> None:
+        """A run of directory creations in one index transaction (a savepoint each), in order,
+        so a directory whose parent failed is skipped as when applied one by one."""
+        with self.index.transaction():
+            for a in batch:
+                if _is_blocked(a.path, blocked):
+                    report.failed.setdefault(a.path, "waiting for its parent directory")
+                    continue
+                try:
+                    with self.index.transaction():
+                        local = self.index.get(a.path)
+                        target = resolve_inside(self.root, a.path)
+                        done = unchanged_since(target, local) and self._mkdir(a, local, target)
+                except (FileOpsError, OSError) as e:
+                    report.failed[a.path] = str(e)
+                    blocked.add(a.path)
+                    continue
+                if done:
+                    report.applied.append(a)
+                else:
+                    report.rescan.add(a.path)
+                    blocked.add(a.path)
+
+    async def _download_batch(self, batch: Sequence[Action], report: ExecutionReport, blocked: set[str]) -> None:
+        """Stage a run of independent downloads concurrently, then install them in one index
+        transaction (see the module docstring)."""
+        if len(batch) == 1:
+            await self._apply_one(batch[0], report, blocked)
+            return
+        todo: list[tuple[Action, FileRecord | None, Path]] = []
+        for a in batch:
+            if _is_blocked(a.path, blocked):
+                report.failed.setdefault(a.path, "waiting for its parent directory")
                 continue
             try:
-                done = await self._apply(action, report)
-            except (FileOpsError, BlockUnavailable, OSError) as e:
-                for p in paths:
-                    report.failed[p] = str(e)
-                blocked.add(action.path)
+                local = self.index.get(a.path)
+                target = resolve_inside(self.root, a.path)
+                if not unchanged_since(target, local):
+                    report.rescan.add(a.path)
+                    blocked.add(a.path)
+                    continue
+            except (FileOpsError, OSError) as e:
+                report.failed[a.path] = str(e)
+                blocked.add(a.path)
                 continue
-            if done:
-                report.applied.append(action)
-            else:
-                report.rescan.update(paths)
-                blocked.add(action.path)
-        return report
+            todo.append((a, local, target))
+        if not todo:
+            return
+        self.staging.mkdir(parents=True, exist_ok=True)
+        small_files = asyncio.Semaphore(STAGE_FILES)
+        large_files = asyncio.Semaphore(STAGE_LARGE_FILES)
+        inflight = asyncio.Semaphore(BLOCKS_IN_FLIGHT)
+        stages = [self.staging / f"{TEMP_PREFIX}{os.urandom(8).hex()}" for _ in todo]
+
+        async def stage_one(k: int) -> None:
+            a, local, target = todo[k]
+            assert a.record is not None
+            async with small_files, (large_files if a.record.size > WRITE_CHUNK else _NO_LIMIT):
+                await self._stage(a, local, target, stages[k], report, inflight)
+
+        try:
+            results = await asyncio.gather(*(stage_one(k) for k in range(len(todo))), return_exceptions=True)
+            ready: list[tuple[Action, FileRecord | None, Path, Path]] = []
+            unexpected: BaseException | None = None
+            for (a, local, target), stage, res in zip(todo, stages, results, strict=True):
+                if isinstance(res, (FileOpsError, BlockUnavailable, OSError)):
+                    report.failed[a.path] = str(res)
+                    blocked.add(a.path)
+                elif isinstance(res, BaseException):
+                    unexpected = unexpected or res
+                else:
+                    ready.append((a, local, target, stage))
+            if unexpected is not None:
+                raise unexpected
+            outcomes = await asyncio.to_thread(self._install_batch, ready)
+            for (a, _, _, _), outcome in zip(ready, outcomes, strict=True):
+                if outcome is True:
+                    report.applied.append(a)
+                elif outcome is False:
+                    report.rescan.add(a.path)
+                    blocked.add(a.path)
+                else:
+                    report.failed[a.path] = str(outcome)
+                    blocked.add(a.path)
+        finally:
+            for stage in stages:
+                if stage.exists():
+                    stage.unlink()
 
     # -- actions -----------------------------------------------------------------------------
 
@@ -304,8 +455,11 @@ class Executor:
             fsync_dir(copy.parent)
             if local is not None:
                 st = os.lstat(copy)
-                observed = local.with_changes(path=copy_rel, inode=st.st_ino, mtime_ns=st.st_mtime_ns)
-                self.index.commit_local([LocalUpdate(copy_rel, observed)])
+                if a.copy is not None:  # the planner's record of the copy (its deterministic version)
+                    self._store(a.copy, st, True)
+                else:
+                    observed = local.with_changes(path=copy_rel, inode=st.st_ino, mtime_ns=st.st_mtime_ns)
+                    self.index.commit_local([LocalUpdate(copy_rel, observed)])
                 self._vacate(local)
             if a.conflict is not None:
                 report.conflicts.append(a.conflict)
@@ -313,55 +467,84 @@ class Executor:
         return True
 
     async def _download(self, a: Action, local: FileRecord | None, target: Path, report: ExecutionReport) -> bool:
-        record = a.record
-        if a.source is None:
-            raise BlockUnavailable(f"no source for {a.path}", a.path)
-        if chunker.file_hash([b.hash for b in record.blocks], record.size) != record.content_hash:
-            raise BlockUnavailable(f"the record of {a.path} is inconsistent (blocks do not match its hash)", a.path)
         self.staging.mkdir(parents=True, exist_ok=True)
         stage = self.staging / f"{TEMP_PREFIX}{os.urandom(8).hex()}"
-        loop = asyncio.get_running_loop()
-        source = a.source
-
-        async def fetch(block: Block) -> tuple[bytes, bool]:
-            data = await asyncio.to_thread(read_local_block, self.root, self.index, block)
-            if data is not None:
-                return data, True
-            return await self.blocks.get(block, source), False
-
-        def chunks() -> Iterator[bytes]:
-            pending: list = []
-            blocks = iter(record.blocks)
-            for block in blocks:
-                pending.append(asyncio.run_coroutine_threadsafe(fetch(block), loop))
-                if len(pending) >= self.window:
-                    break
-            while pending:
-                data, was_local = pending.pop(0).result()
-                nxt = next(blocks, None)
-                if nxt is not None:
-                    pending.append(asyncio.run_coroutine_threadsafe(fetch(nxt), loop))
-                if was_local:
-                    report.bytes_from_local += len(data)
-                else:
-                    report.bytes_from_network += len(data)
-                yield data
-
         try:
-            if self.files is not None and await self._via_file_source(a, local, target, stage):
-                return await asyncio.to_thread(self._install, a, local, target, stage)
-            await asyncio.to_thread(
-                atomic_write,
-                stage,
-                chunks(),
-                expected_hash=record.content_hash,
-                mode=record.mode,
-                mtime_ns=record.mtime_ns,
-            )
+            await self._stage(a, local, target, stage, report, asyncio.Semaphore(BLOCKS_IN_FLIGHT))
             return await asyncio.to_thread(self._install, a, local, target, stage)
         finally:
             if stage.exists():
                 stage.unlink()
+
+    async def _stage(
+        self,
+        a: Action,
+        local: FileRecord | None,
+        target: Path,
+        stage: Path,
+        report: ExecutionReport,
+        inflight: asyncio.Semaphore,
+    ) -> None:
+        """Put ``a.record``'s content, verified and fsynced, with its mode and mtime, at ``stage``."""
+        record = a.record
+        assert record is not None
+        if a.source is None:
+            raise BlockUnavailable(f"no source for {a.path}", a.path)
+        if chunker.file_hash([b.hash for b in record.blocks], record.size) != record.content_hash:
+            raise BlockUnavailable(f"the record of {a.path} is inconsistent (blocks do not match its hash)", a.path)
+        if self.files is not None:
+            if local is not None and not local.deleted and local.type is FileType.FILE:
+                # One delta at a time: a file source may hold a worker thread while it fetches.
+                async with self._file_source_lock:
+                    if await self._via_file_source(a, local, target, stage):
+                        return
+            elif await self._via_file_source(a, local, target, stage):
+                return
+        source = a.source
+
+        async def fetch(block: Block) -> tuple[bytes, bool]:
+            async with inflight:
+                if self.index.block_sources(block.hash):
+                    data = await asyncio.to_thread(read_local_block, self.root, self.index, block)
+                    if data is not None:
+                        return data, True
+                return await self.blocks.get(block, source), False
+
+        blocks = iter(record.blocks)
+        pending: deque[tuple[Block, asyncio.Future[tuple[bytes, bool]]]] = deque()
+
+        def top_up() -> None:
+            while len(pending) < self.window:
+                b = next(blocks, None)
+                if b is None:
+                    return
+                pending.append((b, asyncio.ensure_future(fetch(b))))
+
+        out = _StageWriter(stage)  # opened by its first write, in the worker thread
+        try:
+            top_up()
+            buf: list[tuple[Block, bytes]] = []
+            size = 0
+            if not pending:
+                await _in_stage_pool(out.write, buf, record)
+            while pending:
+                block, fut = pending.popleft()
+                data, was_local = await fut
+                top_up()
+                if was_local:
+                    report.bytes_from_local += len(data)
+                else:
+                    report.bytes_from_network += len(data)
+                buf.append((block, data))
+                size += len(data)
+                if size >= WRITE_CHUNK or not pending:
+                    # A small file is opened, written, fsynced and closed in this one call.
+                    await _in_stage_pool(out.write, buf, record if not pending else None)
+                    buf, size = [], 0
+        finally:
+            for _, fut in pending:
+                fut.cancel()
+            out.close()
 
     async def _via_file_source(self, a: Action, local: FileRecord | None, target: Path, stage: Path) -> bool:
         """Try the file source (a delta against the local version); verify before accepting."""
@@ -392,9 +575,12 @@ class Executor:
             if raw.exists():
                 raw.unlink()
 
-    def _install(self, a: Action, local: FileRecord | None, target: Path, stage: Path) -> bool:
+    def _install(
+        self, a: Action, local: FileRecord | None, target: Path, stage: Path, dirs: set[Path] | None = None
+    ) -> bool:
         """Keep the old version, rename the verified content into place, store the record: one
-        transaction, after checking once more that the target did not change meanwhile."""
+        transaction, after checking once more that the target did not change meanwhile. With
+        ``dirs`` (a batch), the directory fsync is left to the caller, before its commit."""
         with self.index.transaction():
             if not unchanged_since(target, local):
                 return False
@@ -407,9 +593,125 @@ class Executor:
                 self._keep_old(local, ArchiveReason.REPLACED, Keep.LINK)
             target.parent.mkdir(parents=True, exist_ok=True)
             os.replace(stage, target)
-            fsync_dir(target.parent)
+            if dirs is None:
+                fsync_dir(target.parent)
+            else:
+                dirs.add(target.parent)
             st = os.lstat(target)
             if not stat.S_ISREG(st.st_mode):
                 return False
             self._store(a.record, st, a.publish)
         return True
+
+    def _install_batch(
+        self, ready: list[tuple[Action, FileRecord | None, Path, Path]]
+    ) -> list[bool | BaseException]:
+        """Install staged downloads in one transaction: each file in its own savepoint (an
+        error undoes that file's index change only), every touched directory fsynced once,
+        before the commit. Per file: True installed, False the target changed (rescan), or the
+        error."""
+        outcomes: list[bool | BaseException] = []
+        dirs: set[Path] = set()
+        with self.index.transaction():
+            for a, local, target, stage in ready:
+                try:
+                    with self.index.transaction():
+                        outcomes.append(self._install(a, local, target, stage, dirs))
+                except (FileOpsError, OSError) as e:
+                    outcomes.append(e)
+                except sqlite3.Error as e:
+                    # The index itself failed: install nothing more; what is renamed so far is
+                    # committed below (or, if SQLite gave up the transaction, found by a scan).
+                    outcomes.append(FileOpsError(f"index error: {e}", a.path))
+                    break
+            outcomes += [FileOpsError("not installed after an index error", a.path) for a, *_ in ready[len(outcomes):]]
+            for d in dirs:
+                fsync_dir(d)
+        return outcomes
+
+
+def _is_blocked(path: str, blocked: set[str]) -> bool:
+    if not blocked:
+        return False
+    if path in blocked:
+        return True
+    i = path.rfind("/")
+    while i > 0:
+        if path[:i] in blocked:
+            return True
+        i = path.rfind("/", 0, i)
+    return False
+
+
+def _download_run(actions: Sequence[Action], start: int) -> int:
+    """The end of the run of downloads from ``start`` that can be staged together: different
+    paths, none inside another, no block shared with an earlier one (that one becomes a local
+    source once installed), at most ``BATCH_FILES`` files and about ``BATCH_BYTES``."""
+    paths: set[str] = set()
+    dirs: set[str] = set()
+    hashes: set[bytes] = set()
+    size = 0
+    j = start
+    while j < len(actions) and j - start < BATCH_FILES and size < BATCH_BYTES:
+        a = actions[j]
+        if a.kind is not ActionKind.DOWNLOAD or a.record is None:
+            break
+        p = a.path
+        parts = p.split("/")
+        ancestors = ["/".join(parts[:k]) for k in range(1, len(parts))]
+        if p in paths or p in dirs or any(x in paths for x in ancestors):
+            break
+        block_hashes = {b.hash for b in a.record.blocks}
+        if j > start and not hashes.isdisjoint(block_hashes):
+            break
+        paths.add(p)
+        dirs.update(ancestors)
+        hashes |= block_hashes
+        size += a.record.size
+        j += 1
+    return max(j, start + 1)
+
+
+_stage_pool: ThreadPoolExecutor | None = None
+_NO_LIMIT = contextlib.nullcontext()
+
+
+async def _in_stage_pool(fn: Callable[..., None], *args: object) -> None:
+    """Run a stage write (mostly an fsync wait) in a pool wide enough for STAGE_FILES of them:
+    the default executor has only cpu_count + 4 threads, and small files' fsyncs overlap well."""
+    global _stage_pool
+    if _stage_pool is None:
+        _stage_pool = ThreadPoolExecutor(max_workers=STAGE_FILES, thread_name_prefix="cove-stage")
+    await asyncio.get_running_loop().run_in_executor(_stage_pool, fn, *args)
+
+
+class _StageWriter:
+    """The temp file of one download, written from worker threads (one call at a time)."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        self.out: BinaryIO | None = None
+
+    def write(self, blocks: list[tuple[Block, bytes]], finish: FileRecord | None) -> None:
+        """Write blocks after checking each against its hash; with ``finish``, check the size,
+        fsync, set mode and mtime and close (the file is then exactly the record's content)."""
+        if self.out is None:
+            self.out = open(self.path, "wb")  # noqa: SIM115 - closed by finish or close()
+        out = self.out
+        for block, data in blocks:
+            if len(data) != block.size or chunker.block_hash(data) != block.hash:
+                raise HashMismatch(f"a block of {self.path.name} does not match its hash; nothing was changed", self.path)
+            out.write(data)
+        if finish is not None:
+            out.flush()
+            if out.tell() != finish.size:
+                raise HashMismatch(f"content written for {finish.path} has the wrong size; nothing was changed", finish.path)
+            os.fsync(out.fileno())
+            os.chmod(out.fileno(), (finish.mode if finish.mode is not None else 0o644) & 0o7777)
+            os.utime(out.fileno(), ns=(finish.mtime_ns, finish.mtime_ns))
+            self.close()
+
+    def close(self) -> None:
+        if self.out is not None:
+            self.out.close()
+            self.out = None

@@ -24,8 +24,21 @@ Rules this module adds to the design doc (each one keeps all devices converging)
 * Same bytes (or link text) with a different mode is not a conflict: the winner's mode is taken.
 * A live version beating concurrent deletes is reported (``ConflictKind.EDIT_DELETE``) but makes no
   conflict copy: nothing would be lost.
-* Of several losing candidates with identical content, only the top-ranked one's device makes the
-  copy, so one losing version is kept once.
+* **Every device that sees a content conflict keeps each losing live version as a conflict copy**,
+  not only the device whose version lost: the winner's device stores the merged vector, which
+  covers the loser, and may supersede the winner before the loser's device syncs; that device then
+  only sees a version dominating its own and would replace it without a copy. A device holding the
+  losing content at the path renames it (CONFLICT_COPY); any other downloads the loser's published
+  content (or makes its symlink) at the copy path, a new file of its own that it publishes. Losing
+  directories are not copied (their entries are paths of their own); deletes lose nothing.
+* The copies that several devices make independently are the same file: the name comes only from
+  the path, the loser's device name and the loser's mtime (UTC) (:func:`conflict_names`), never
+  from the clock; the version is :func:`copy_version` (equal on every device, concurrent with
+  anything else at that path, dominated by any later change of the copy). A name is skipped only
+  when the plan inputs (or ``lookup``) show other live content there; a record of this copy or
+  the same content there means the copy exists (or existed: a user deleted or changed it), and
+  nothing is made. Of several losing candidates with identical content, the top-ranked one names
+  the copy, so one losing version is kept once.
 
 Convergence needs every device to see the same records: pass this device's own latest published
 record among the remote records too (without it, a device that merged its own version with
@@ -41,7 +54,7 @@ import itertools
 import json
 import re
 from collections import defaultdict
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
@@ -86,7 +99,10 @@ class Resolution:
     ``sequence`` 0 (the index assigns it) and ``modified_by`` the winner's short origin ID.
     ``winner`` is the remote record whose content won (its blocks are what to fetch), None when the
     local record won. ``local_lost`` means this device must move its local file aside as a
-    conflict copy before the winner replaces it.
+    conflict copy before the winner replaces it (its local content is a losing version's).
+    In a CONTENT conflict ``losers`` lists each losing live version once (of several candidates
+    with the same content, the top-ranked one): every device keeps each of them as a conflict
+    copy (see :func:`plan`).
     """
 
     target: FileRecord
@@ -95,10 +111,24 @@ class Resolution:
     index_changes: bool
     conflict: ConflictKind
     local_lost: bool
+    winning: ConflictSide | None = None  # the winning candidate as published (unmerged version)
+    losers: tuple[Loser, ...] = ()  # one per distinct losing live content, the top-ranked holder
 
     @property
     def changes_disk(self) -> bool:
         return self.disk is not DiskChange.NONE
+
+
+@dataclass(frozen=True)
+class Loser:
+    """A losing live version of a CONTENT conflict: ``origin`` the short ID of the device whose
+    version it is (it names the conflict copy), ``device`` its full ID when known, ``remote`` the
+    record to fetch its content from (None: this device's own unpublished local version)."""
+
+    origin: str
+    device: str
+    record: FileRecord
+    remote: RemoteRecord | None
 
 
 @dataclass(frozen=True)
@@ -211,16 +241,25 @@ def resolve(local: FileRecord | None, remotes: Sequence[RemoteRecord], device: s
     else:
         kind = ConflictKind.CONTENT
 
-    # The losing content on this disk is copied aside here when this device is the top-ranked
-    # holder of it: its own unpublished local version, or its own published one (the local
-    # record is then covered by the pool and not a candidate itself).
-    local_lost = False
-    if local is not None and local_live:
-        mine = _content_key(local)
-        holders = [c for c in candidates if c in losers and _content_key(c.record) == mine]
-        if holders:
-            top = max(holders, key=_Candidate.rank)
-            local_lost = top is local_cand or (local_cand is None and top.origin == me)
+    # Every losing live content is kept as a conflict copy by every device that sees it lose
+    # (not only by its own device: the winner's device may supersede the winner before that
+    # device ever sees the conflict). Directories never lose to a live entry; deletes lose
+    # nothing. Of several holders of one content the top-ranked one names the copy.
+    tops: dict[tuple, _Candidate] = {}
+    if kind is ConflictKind.CONTENT:
+        for c in losers:
+            if c.record.deleted or c.record.type is FileType.DIRECTORY:
+                continue
+            k = _content_key(c.record)
+            if k not in tops or c.rank() > tops[k].rank():
+                tops[k] = c
+    lost = tuple(
+        Loser(c.origin, c.full_origin, c.record, c.remote) for _, c in sorted(tops.items(), key=lambda kv: kv[1].rank())
+    )
+    # This disk holds one of them: the cheapest copy is a rename of the local file.
+    local_lost = bool(
+        local is not None and local_live and local.type is not FileType.DIRECTORY and _content_key(local) in tops
+    )
 
     return Resolution(
         target=target,
@@ -229,6 +268,8 @@ def resolve(local: FileRecord | None, remotes: Sequence[RemoteRecord], device: s
         index_changes=local is None or _index_form(local) != _index_form(target),
         conflict=kind,
         local_lost=local_lost,
+        winning=ConflictSide(winner.full_origin, winner.record),
+        losers=lost,
     )
 
 
@@ -385,6 +426,14 @@ def conflict_name(path: str, device_name: str, when_ns: int, taken: Collection[s
     is in ``taken``, `` 2``, `` 3``... follow the parenthesis. The file name stays within 255 UTF-8
     bytes: the original stem is shortened when needed.
     """
+    for full in conflict_names(path, device_name, when_ns):
+        if full not in taken:
+            return full
+    raise AssertionError("unreachable")
+
+
+def conflict_names(path: str, device_name: str, when_ns: int) -> Iterator[str]:
+    """The candidate names of :func:`conflict_name`, in order (without, then with `` 2``, ...)."""
     parent, _, name = path.rpartition("/")
     stem, ext = _split_extension(name)
     stamp = datetime.fromtimestamp(when_ns // 1_000_000_000, tz=UTC).strftime("%Y-%m-%d %H%M")
@@ -392,10 +441,29 @@ def conflict_name(path: str, device_name: str, when_ns: int, taken: Collection[s
     for n in itertools.count(1):
         tail = label + (f" {n}" if n > 1 else "") + ext
         candidate = _fit(stem, tail)
-        full = f"{parent}/{candidate}" if parent else candidate
-        if full not in taken:
-            return full
-    raise AssertionError("unreachable")
+        yield f"{parent}/{candidate}" if parent else candidate
+
+
+COPY_KEY_PREFIX = "~"
+
+
+def copy_version(path: str, loser: FileRecord, origin: str) -> VersionVector:
+    """The version every device gives the conflict copy of ``loser`` (a losing version of
+    ``path`` by device ``origin``, short ID): one counter of a key that names this copy and
+    nothing else (``~`` and 12 hex digits of a hash of path, origin, version and content; never a
+    device's short ID, which is upper-case base32).
+
+    So the devices that make the same copy independently store *equal* versions (nothing to merge,
+    no extra entry); the copy is concurrent with anything else ever stored at its path (a vector
+    of the conflicted path would claim a causal history there that it does not have, and could
+    silently dominate another copy that got the same name); and every later change of the copy
+    (an edit, a delete, a move away) is a bump on top of it, which dominates it, so a device that
+    only now sees the conflict does not bring back a copy a user already deleted.
+    """
+    text = json.dumps(
+        [path, origin, loser.version.as_dict(), repr(_content_key(loser))], sort_keys=True, separators=(",", ":")
+    )
+    return VersionVector.of({COPY_KEY_PREFIX + hashlib.sha256(text.encode("utf-8")).hexdigest()[:12]: 1})
 
 
 # --- plan: the whole folder ----------------------------------------------------------------------
@@ -417,8 +485,12 @@ class Action:
     """One step for the executor; store ``record`` at ``path`` in the index when it is done.
 
     * CONFLICT_COPY: ``record`` is the local (losing) record at ``path``; the executor renames the
-      file to ``conflict.copy_path`` and indexes it there as a new local file (to publish), and
-      publishes ``conflict``.
+      file to ``conflict.copy_path``, indexes it there as ``copy`` (the copy's record with its
+      deterministic version; stat fields from the disk) and publishes it and ``conflict``.
+    * DOWNLOAD or SYMLINK with ``conflict`` set: a losing version of another device kept as a
+      conflict copy at ``path`` (``source`` is the loser's record, ``record`` the copy's, to
+      publish); the executor reports ``conflict`` like a renamed copy's, and when the copy is not
+      made it plans ``conflict.path`` again (else the conflict may never be seen again).
     * MOVE: ``old_record`` (a tombstone, or None in a type change) goes to ``old_path``;
       ``source`` is the remote record to download from if the local file no longer matches.
     * DELETE: ``record`` is the tombstone to store, or None for the first half of a type change
@@ -435,6 +507,7 @@ class Action:
     source: RemoteRecord | None = None
     conflict: ConflictRecord | None = None
     publish: bool = False
+    copy: FileRecord | None = None
 
     def __str__(self) -> str:
         if self.kind is ActionKind.MOVE:
@@ -489,13 +562,17 @@ def plan(
     device_names: Mapping[str, str],
     now_ns: int,
     ancestors: Mapping[str, FileRecord] | None = None,
+    lookup: Callable[[str], FileRecord | None] | None = None,
 ) -> Plan:
     """What to do so that the folder reflects the remote records (see module docstring).
 
     ``local`` is the index (path → record, tombstones included); ``remote`` the latest record of
     each origin per path (this device's own latest published record included, see
     :func:`resolve`); ``device_names`` maps device IDs (full or short) to display names for
-    conflict copies; ``ancestors`` optional older records per path (for conflict records).
+    conflict copies; ``ancestors`` optional older records per path (for conflict records);
+    ``lookup`` the index record of a path outside ``local`` (where a conflict copy would go: the
+    copy may exist already, and must not be made again over it). Without it, such paths count as
+    absent.
 
     ``local`` may be a part of the index, but then it must hold every **ancestor** of each path in
     ``remote`` and every **descendant** of each such path that is a local directory: an ancestor
@@ -517,40 +594,104 @@ def plan(
     final: dict[str, FileRecord] = dict(local)
     final.update((p, r.target) for p, r in resolutions.items())
 
-    my_name = device_names.get(device) or device_names.get(me) or me
-    taken: set[str] = {p for p, r in local.items() if not r.deleted}
-    taken.update(p for p, r in final.items() if not r.deleted)
-    copies: dict[str, ConflictRecord] = {}
+    copies: dict[str, ConflictRecord] = {}  # path → conflict whose copy is a rename of the local file
+    copy_records: dict[str, FileRecord] = {}  # copy path → the record of a copy made by this plan
+    made: dict[str, Action] = {}  # copy path → DOWNLOAD / SYMLINK of a losing version kept as a copy
+    reserved: dict[str, tuple] = {}  # copy path → content key, for the copies of this plan
+    occupied: set[str] | None = None  # ancestors of live paths (directories), computed when needed
 
-    def keep_aside(path: str, loser: FileRecord, winner: ConflictSide) -> None:
-        copy_path = conflict_name(path, my_name, now_ns, taken)
-        taken.add(copy_path)
+    def place(path: str, loser: FileRecord, origin: str, origin_device: str) -> tuple[str, VersionVector] | None:
+        """Where the copy of ``loser`` goes and its version; None when there is nothing to make.
+
+        The name depends only on the path, the loser's device name and mtime; collisions are
+        resolved against the plan inputs alone: a name that a record of this copy (its version or
+        a later change of it) already holds, or that holds the same content, means the copy
+        exists or is on its way; a name held by other live content is skipped.
+        """
+        nonlocal occupied
+        name = device_names.get(origin_device) or device_names.get(origin) or origin
+        version = copy_version(path, loser, origin)
+        key = _content_key(loser)
+        for x in conflict_names(path, name, loser.mtime_ns):
+            if x in reserved:
+                if reserved[x] == key:
+                    return None
+                continue
+            here = local[x] if x in local else lookup(x) if lookup is not None else None
+            recs = [r for r in (here, final.get(x)) if r is not None]
+            recs += [r.record for r in remote.get(x, ())]
+            if any(compare(r.version, version) in (Ordering.NEWER, Ordering.EQUAL) for r in recs):
+                return None  # made already, here or elsewhere (and maybe changed or deleted since)
+            if any(_is_live(r) and _content_key(r) == key for r in recs):
+                return None  # the same content is there, or was (its fate is decided at that path)
+            if any(_is_live(r) for r in (final.get(x), here)):
+                continue  # other content
+            if occupied is None:
+                occupied = {a for q, r in (*local.items(), *final.items()) if _is_live(r) for a in _ancestors(q)}
+            if x in occupied:
+                continue
+            reserved[x] = key
+            return x, _merge_all([version, *(r.version for r in recs)])
+        raise AssertionError("unreachable")
+
+    def conflict_record(path: str, copy_path: str, winner: ConflictSide, loser: ConflictSide) -> ConflictRecord:
         anc = ancestors.get(path)
         if anc is not None and not all(
             compare(anc.version, v) in (Ordering.OLDER, Ordering.EQUAL)
-            for v in (winner.record.version, loser.version)
+            for v in (winner.record.version, loser.record.version)
         ):
             anc = None
-        copies[path] = ConflictRecord(
-            id=conflict_id(path, winner.record.version, loser.version),
+        return ConflictRecord(
+            id=conflict_id(path, winner.record.version, loser.record.version),
             path=path,
             copy_path=copy_path,
             winner=winner,
-            loser=ConflictSide(device, loser),
+            loser=loser,
             ancestor=anc,
             created_at_ns=now_ns,
             created_by=device,
         )
 
+    def keep_aside(path: str, loser: FileRecord, origin: str, origin_device: str, winner: ConflictSide) -> None:
+        """The local file at ``path`` (content ``loser``) is renamed to its conflict copy."""
+        placed = place(path, loser, origin, origin_device)
+        if placed is None:
+            return  # the copy exists already: the local file is simply replaced (kept in history)
+        copy_path, version = placed
+        copies[path] = conflict_record(path, copy_path, winner, ConflictSide(origin_device, loser))
+        copy_records[copy_path] = replace(
+            local[path], path=copy_path, version=version, sequence=0, modified_by=me
+        )
+
     for p in sorted(resolutions):
-        lost = resolutions[p]
-        if lost.local_lost:
-            w = lost.winner
-            side = ConflictSide(w.origin, w.record) if w is not None else ConflictSide(device, lost.target)
-            keep_aside(p, local[p], side)
+        out = resolutions[p]
+        if not out.losers:
+            continue
+        assert out.winning is not None
+        lrec = local.get(p)
+        for lo in out.losers:
+            if out.local_lost and lrec is not None and _content_key(lrec) == _content_key(lo.record):
+                keep_aside(p, lo.record, lo.origin, lo.device, out.winning)
+                continue
+            placed = place(p, lo.record, lo.origin, lo.device)
+            if placed is None:
+                continue
+            copy_path, version = placed
+            rec = replace(lo.record, path=copy_path, version=version, sequence=0, inode=0, modified_by=me)
+            conflict = conflict_record(p, copy_path, out.winning, ConflictSide(lo.device, lo.record))
+            if rec.type is FileType.SYMLINK:
+                made[copy_path] = Action(ActionKind.SYMLINK, copy_path, rec, conflict=conflict, publish=True)
+            elif lo.remote is not None:
+                made[copy_path] = Action(
+                    ActionKind.DOWNLOAD, copy_path, rec, source=lo.remote, conflict=conflict, publish=True
+                )
+            else:  # pragma: no cover - a local loser is the local record, on this disk: renamed above
+                continue
+            copy_records[copy_path] = rec
+    final.update(copy_records)
 
     # Directories that must exist because something live stays under them.
-    live = {p for p, r in final.items() if not r.deleted} | {c.copy_path for c in copies.values()}
+    live = {p for p, r in final.items() if not r.deleted}
     needed = {a for p in live for a in _ancestors(p)}
     forced: set[str] = set()
     for d in sorted(needed):
@@ -574,18 +715,28 @@ def plan(
         )
         forced.add(d)
         if lrec is not None and _is_live(lrec) and keep is None and d not in copies:
-            keep_aside(d, lrec, ConflictSide(device, final[d]))
+            origin = lrec.modified_by or me
+            keep_aside(d, lrec, origin, device if origin == me else origin, ConflictSide(device, final[d]))
+            if d in copies:
+                final[copies[d].copy_path] = copy_records[copies[d].copy_path]
 
     actions: list[Action] = []
     for p in sorted(final):
         lrec, f = local.get(p), final[p]
         if f is lrec:
             continue  # a local-only path the plan leaves alone
+        if p in made:
+            actions.append(made[p])
+            continue
+        if p in copy_records:
+            continue  # the copy a CONFLICT_COPY makes by renaming the local file
         res = resolutions.get(p)
         publish = p in forced
         on_disk = lrec if lrec is not None and not lrec.deleted else None
         if p in copies:
-            actions.append(Action(ActionKind.CONFLICT_COPY, p, lrec, conflict=copies[p]))
+            actions.append(
+                Action(ActionKind.CONFLICT_COPY, p, lrec, conflict=copies[p], copy=copy_records[copies[p].copy_path])
+            )
             on_disk = None
         if f.deleted:
             if on_disk is not None:
@@ -650,8 +801,8 @@ def _pair_moves(actions: list[Action], local: Mapping[str, FileRecord]) -> list[
     replaced: dict[int, Action] = {}
     used: set[int] = set()
     for i, a in enumerate(actions):
-        if a.kind is not ActionKind.DOWNLOAD or a.record is None:
-            continue
+        if a.kind is not ActionKind.DOWNLOAD or a.record is None or a.conflict is not None:
+            continue  # (a conflict copy keeps its own action: it is published and reported)
         there = local.get(a.path)
         if there is not None and not there.deleted and there.type is FileType.DIRECTORY:
             continue  # it waits for the directory to empty, which may wait for this very move

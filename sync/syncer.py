@@ -31,6 +31,7 @@ from sync import crypto
 from sync.entries import NewerFormat, Payload, PayloadError, decode_payload, encode_payload
 from sync.errors import CoveError
 from sync.executor import BlockUnavailable, ExecutionReport, Executor, read_local_block
+from sync.fileops import resolve_inside
 from sync.identity import DeviceIdentity
 from sync.index import Index
 from sync.keys import FolderKeyring
@@ -43,6 +44,8 @@ from sync.wire.ids import short_id
 MAX_RECORDS_PER_ENTRY = 1000
 BLOCK_REFS_PER_ENTRY = min(MAX_BLOCKS_PER_ENTRY, 9000)
 UPLOAD_BATCH_BYTES = 16 * 1024 * 1024
+UPLOAD_READ_GROUP = 4 * 1024 * 1024  # plaintext read and sealed per worker-thread call
+UPLOAD_SEAL_PARALLEL = 3  # such calls at once
 MAX_REPLANS = 3
 MAX_PUBLISH_RESCANS = 3  # files that change while they are uploaded: rescanned at most this often per publish
 
@@ -265,28 +268,66 @@ class Syncer:
                 for b in r.blocks:
                     ids_of.setdefault(crypto.block_id(self.keyring, epoch, b.hash), (r.path, b))
         missing = await self.transport.missing_blocks(self.folder, list(ids_of)) if ids_of else set()
-        changed: set[str] = set()
-        batch: list[tuple[str, bytes]] = []
+        # Per file, the blocks to send with their offsets, in file order: each file is opened once
+        # and read front to back; groups of files are read and sealed in worker threads (BLAKE3,
+        # zstd and libsodium release the GIL) while earlier batches upload.
+        by_path: dict[str, list[tuple[str, Block, int]]] = {}
+        for r in records:
+            if r.type is not FileType.FILE or r.deleted:
+                continue
+            offset = 0
+            for b in r.blocks:
+                bid = crypto.block_id(self.keyring, epoch, b.hash)
+                if bid in missing and ids_of[bid][0] == r.path:
+                    by_path.setdefault(r.path, []).append((bid, b, offset))
+                offset += b.size
+        groups: list[list[tuple[str, list[tuple[str, Block, int]]]]] = [[]]
         size = 0
-        for bid in sorted(missing, key=lambda i: ids_of[i][0]):
-            path, block = ids_of[bid]
-            if path in changed:
-                continue
-            data = await asyncio.to_thread(read_local_block, self.root, self.index, block)
-            if data is None:
-                changed.add(path)
-                continue
-            _, ciphertext = await asyncio.to_thread(
-                crypto.seal_block, data, folder=self.folder, epoch=epoch,
-                folder_key=self.keyring.key(epoch), plain_hash=block.hash,
-            )
-            batch.append((bid, ciphertext))
-            size += len(ciphertext)
-            if size >= UPLOAD_BATCH_BYTES:
-                await self.transport.put_blocks(self.folder, batch)
-                batch, size = [], 0
-        if batch:
-            await self.transport.put_blocks(self.folder, batch)
+        for path in sorted(by_path):
+            if size >= UPLOAD_READ_GROUP and groups[-1]:
+                groups.append([])
+                size = 0
+            groups[-1].append((path, by_path[path]))
+            size += sum(b.size for _, b, _ in by_path[path])
+        changed: set[str] = set()
+        key = self.keyring.key(epoch)
+        seal_slots = asyncio.Semaphore(UPLOAD_SEAL_PARALLEL)
+        upload_slots = asyncio.Semaphore(2)
+        uploads: list[asyncio.Task[None]] = []
+        batch: list[tuple[str, bytes]] = []
+        batch_size = 0
+
+        async def send(blocks: list[tuple[str, bytes]]) -> None:
+            try:
+                await self.transport.put_blocks(self.folder, blocks)
+            finally:
+                upload_slots.release()
+
+        async def flush() -> None:
+            nonlocal batch, batch_size
+            await upload_slots.acquire()
+            uploads.append(asyncio.ensure_future(send(batch)))
+            batch, batch_size = [], 0
+
+        async def seal_group(group: list[tuple[str, list[tuple[str, Block, int]]]]) -> None:
+            nonlocal batch_size
+            async with seal_slots:
+                sealed, bad = await asyncio.to_thread(self._read_and_seal, group, epoch, key)
+            changed.update(bad)
+            for item in sealed:
+                batch.append(item)
+                batch_size += len(item[1])
+            if batch_size >= UPLOAD_BATCH_BYTES:
+                await flush()
+
+        try:
+            await asyncio.gather(*(seal_group(g) for g in groups if g))
+            if batch:
+                await flush()
+            await asyncio.gather(*uploads)
+        finally:
+            for t in uploads:
+                t.cancel()
         if changed:
             await self.rescan(changed)
             # Publish only the records before the first unreadable one; the rest next round.
@@ -297,6 +338,50 @@ class Syncer:
             {crypto.block_id(self.keyring, epoch, b.hash) for r in records if r.type is FileType.FILE and not r.deleted for b in r.blocks}
         )
         return records, refs, upto
+
+    def _read_and_seal(
+        self, group: list[tuple[str, list[tuple[str, Block, int]]]], epoch: int, key: bytes
+    ) -> tuple[list[tuple[str, bytes]], set[str]]:
+        """Read each file's blocks front to back from one open file and seal them (a worker
+        thread). A block that no longer matches its hash there is looked for in the other local
+        files holding it; a file with a block found nowhere is returned as changed."""
+        sealed: list[tuple[str, bytes]] = []
+        bad: set[str] = set()
+        for path, wanted in group:
+            try:
+                f = open(resolve_inside(self.root, path), "rb")  # noqa: SIM115 - closed below
+            except (OSError, CoveError):
+                f = None
+            try:
+                for bid, block, offset in wanted:
+                    data: bytes | None = None
+                    if f is not None:
+                        try:
+                            f.seek(offset)
+                            data = f.read(block.size)
+                        except OSError:
+                            data = None
+                    ciphertext = None
+                    if data is not None and len(data) == block.size:
+                        try:
+                            _, ciphertext = crypto.seal_block(
+                                data, folder=self.folder, epoch=epoch, folder_key=key, plain_hash=block.hash
+                            )
+                        except crypto.BlockHashMismatch:
+                            ciphertext = None
+                    if ciphertext is None:
+                        data = read_local_block(self.root, self.index, block)
+                        if data is None:
+                            bad.add(path)
+                            break
+                        _, ciphertext = crypto.seal_block(
+                            data, folder=self.folder, epoch=epoch, folder_key=key, plain_hash=block.hash
+                        )
+                    sealed.append((bid, ciphertext))
+            finally:
+                if f is not None:
+                    f.close()
+        return sealed, bad
 
     # -- receive -----------------------------------------------------------------------------
 
@@ -464,7 +549,10 @@ class Syncer:
             remote = {p: rs for p, rs in remote.items() if rs}
             ancestors = {p.rsplit("/", i)[0] for p in remote for i in range(1, p.count("/") + 1)}
             local = self._local_view(set(remote) | ancestors)
-            the_plan = plan(local, remote, device=self.short, device_names=self.device_names(), now_ns=self.clock())
+            the_plan = plan(
+                local, remote, device=self.short, device_names=self.device_names(), now_ns=self.clock(),
+                lookup=self.index.get,
+            )
             report = await self.executor.execute(the_plan)
             # A version the plan made and published (a directory kept alive) is resolved against
             # the others' records again next time, once it is among them: against a concurrent

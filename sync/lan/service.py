@@ -543,10 +543,19 @@ class LanService:
             if report.refused:
                 self.report(f"{f.root}: refused {len(report.refused)} entries from {session.peer_id[:7]}: {report.refused[0]}")
             if report.touched or f.syncer._retry:
-                await self._prefetch(f, report.touched)
+                # Small files' blocks arrive in batches while the executor already stages the
+                # first ones (it waits for a block that is on its way rather than asking again).
+                prefetch = asyncio.ensure_future(self._prefetch(f, report.touched))
                 try:
                     await f.syncer.apply(report.touched)
+                except BaseException:
+                    prefetch.cancel()
+                    raise
                 finally:
+                    # Normally done by now (the executor waited for its blocks); finished, not
+                    # cancelled, so no request is abandoned mid-send.
+                    with contextlib.suppress(asyncio.CancelledError, CoveError, OSError):
+                        await prefetch
                     assert f.blocks is not None
                     f.blocks.cache.clear()
             await f.syncer.publish()

@@ -42,7 +42,7 @@ if TYPE_CHECKING:
 MAX_SPAN = 8 * 1024 * 1024  # bytes of target content per delta request
 MAX_BASE_REGION = 2 * MAX_SPAN
 BLOCK_TIMEOUT_S = 30.0
-PREFETCH_BATCH = 4 * 1024 * 1024  # bytes per batched block request
+PREFETCH_BATCH = 1024 * 1024  # bytes per batched block request (small: the executor starts on the first ones)
 PREFETCH_PARALLEL = 4
 PREFETCH_MAX = 64 * 1024 * 1024  # bytes held ahead of the executor at most
 PREFETCH_MAX_BLOCK = 256 * 1024  # only blocks of small files: large files stream through the executor's window
@@ -78,10 +78,12 @@ class LanBlocks:
         self.from_peers = 0
         self.from_fallback = 0
         self.cache: dict[bytes, bytes] = {}  # prefetched blocks (verified), used once
+        self._coming: dict[bytes, asyncio.Future[None]] = {}  # blocks a running prefetch asks for
 
     async def prefetch(self, blocks: list[Block]) -> int:
         """Fetch many small blocks in a few batched requests, in parallel over the peers, ahead
-        of the executor (which asks for one file at a time). Returns the bytes prefetched."""
+        of (and alongside) the executor: a :meth:`get` of a block a running prefetch asks for
+        waits for that batch instead of asking again. Returns the bytes prefetched."""
         peers = self.service.peers_for(self.folder)
         if not peers or not blocks:
             return 0
@@ -94,33 +96,58 @@ class LanBlocks:
             batches[-1].append(b)
             size += b.size
         sem = asyncio.Semaphore(PREFETCH_PARALLEL)
+        loop = asyncio.get_running_loop()
+        for batch in batches:
+            for b in batch:
+                self._coming.setdefault(b.hash, loop.create_future())
 
         async def one(i: int, batch: list[Block]) -> int:
-            async with sem:
-                session = peers[i % len(peers)]
-                try:
-                    h, body = await session.request(
-                        {"t": "blocks", "folder": self.folder, "blocks": [[b.hash.hex(), b.size] for b in batch]},
-                        timeout=BLOCK_TIMEOUT_S,
-                    )
-                except RequestFailed:
-                    return 0
-                found = h.get("found")
-                if not isinstance(found, list) or len(found) != len(batch):
-                    return 0
-                got, off = 0, 0
-                for b, ok in zip(batch, found, strict=True):
-                    if ok is True:
-                        data = body[off : off + b.size]
-                        off += b.size
-                        if len(data) == b.size and chunker.block_hash(data) == b.hash:
-                            self.cache[b.hash] = data
-                            got += b.size
-                return got
+            try:
+                async with sem:
+                    return await fetch(i, batch)
+            finally:
+                # get() of these blocks waits no longer: they are in the cache, or asked for singly.
+                for b in batch:
+                    fut = self._coming.pop(b.hash, None)
+                    if fut is not None and not fut.done():
+                        fut.set_result(None)
 
-        return sum(await asyncio.gather(*(one(i, batch) for i, batch in enumerate(batches))))
+        async def fetch(i: int, batch: list[Block]) -> int:
+            session = peers[i % len(peers)]
+            try:
+                h, body = await session.request(
+                    {"t": "blocks", "folder": self.folder, "blocks": [[b.hash.hex(), b.size] for b in batch]},
+                    timeout=BLOCK_TIMEOUT_S,
+                )
+            except RequestFailed:
+                return 0
+            found = h.get("found")
+            if not isinstance(found, list) or len(found) != len(batch):
+                return 0
+            got, off = 0, 0
+            for b, ok in zip(batch, found, strict=True):
+                if ok is True:
+                    data = body[off : off + b.size]
+                    off += b.size
+                    if len(data) == b.size and chunker.block_hash(data) == b.hash:
+                        self.cache[b.hash] = data
+                        got += b.size
+            return got
+
+        try:
+            return sum(await asyncio.gather(*(one(i, batch) for i, batch in enumerate(batches))))
+        finally:
+            # Also when cancelled before a batch started: no get() may wait on a dead prefetch.
+            for batch in batches:
+                for b in batch:
+                    fut = self._coming.pop(b.hash, None)
+                    if fut is not None and not fut.done():
+                        fut.set_result(None)
 
     async def get(self, block: Block, source: RemoteRecord) -> bytes:
+        coming = self._coming.get(block.hash)
+        if coming is not None and block.hash not in self.cache:
+            await asyncio.shield(coming)  # a prefetch running alongside the executor brings it
         cached = self.cache.pop(block.hash, None)
         if cached is not None and len(cached) == block.size:
             self.from_peers += len(cached)

@@ -18,6 +18,7 @@ from sync.planner import (
     Plan,
     conflict_id,
     conflict_name,
+    copy_version,
     plan,
     resolve,
 )
@@ -134,12 +135,14 @@ RESOLVE_CASES = [
     ("three-concurrent-local-not-last", DEV_C, f("z", V(c=1), mtime=8, by=C),
      [f("y", V(b=1), mtime=7, by=B), f("x", V(a=1), mtime=5)],
      f("z"), V(a=1, b=1, c=1), DiskChange.NONE, ConflictKind.CONTENT, False),
+    # Every holder of a losing content renames its local file to the copy (its name comes from
+    # the top-ranked holder, so both land on the same path): not only the top-ranked one.
     ("identical-losers-top-one-copies", DEV_C, f("x", V(c=1), mtime=5, by=C),
      [f("x", V(b=1), mtime=5, by=B), f("y", V(a=1), mtime=9)],
      f("y"), V(a=1, b=1, c=1), DiskChange.CONTENT, ConflictKind.CONTENT, True),
-    ("identical-losers-other-one-does-not-copy", DEV_B, f("x", V(b=1), mtime=5, by=B),
+    ("identical-losers-other-holder-copies-too", DEV_B, f("x", V(b=1), mtime=5, by=B),
      [f("x", V(c=1), mtime=5, by=C), f("y", V(a=1), mtime=9)],
-     f("y"), V(a=1, b=1, c=1), DiskChange.CONTENT, ConflictKind.CONTENT, False),
+     f("y"), V(a=1, b=1, c=1), DiskChange.CONTENT, ConflictKind.CONTENT, True),
     ("tombstone-dominates-old-remote", DEV_A, tomb(V(a=2, b=1)), [f("x", V(b=1), mtime=99, by=B)],
      tomb(V()), V(a=2, b=1), DiskChange.NONE, ConflictKind.NONE, False),
     ("remote-tombstone-dominates-local", DEV_A, f("x", V(b=1), by=B), [tomb(V(b=2), by=B)],
@@ -453,9 +456,9 @@ def test_plan_move_pairing_prefers_same_name_then_path():
 
 
 def test_plan_conflict_copy_before_download():
-    local = [f("mine", V(a=1), path="r.txt", mtime=5)]
+    local = [f("mine", V(a=1), path="r.txt", mtime=NOW)]
     ancestor = f("base", V(), path="r.txt")
-    remote = [f("theirs", V(b=1), path="r.txt", mtime=9, by=B)]
+    remote = [f("theirs", V(b=1), path="r.txt", mtime=NOW + 9, by=B)]
     p = run(local, remote, ancestors={"r.txt": ancestor})
     assert kinds(p) == [("conflict_copy", "r.txt"), ("download", "r.txt")]
     cc = p.actions[0]
@@ -468,6 +471,9 @@ def test_plan_conflict_copy_before_download():
     assert c.id == conflict_id("r.txt", V(b=1), V(a=1))
     assert c.created_at_ns == NOW and c.created_by == DEV_A
     assert p.actions[1].record is not None and p.actions[1].record.version == V(a=1, b=1)
+    # The renamed file is indexed with the copy's deterministic version (see copy_version).
+    assert cc.copy is not None and cc.copy.path == c.copy_path and same(cc.copy, local[0])
+    assert cc.copy.version == copy_version("r.txt", local[0], A)
 
 
 def test_plan_conflict_ancestor_must_precede_both():
@@ -479,16 +485,28 @@ def test_plan_conflict_ancestor_must_precede_both():
 
 def test_plan_conflict_copy_name_avoids_taken_paths():
     first = "r (conflict from alpha 2026-11-18 1106).txt"
-    local = [f("mine", V(a=1), path="r.txt", mtime=5), f("older copy", V(a=1), path=first)]
-    p = run(local, [f("theirs", V(b=1), path="r.txt", mtime=9, by=B)])
+    local = [f("mine", V(a=1), path="r.txt", mtime=NOW), f("older copy", V(a=1), path=first)]
+    p = run(local, [f("theirs", V(b=1), path="r.txt", mtime=NOW + 9, by=B)])
     assert p.conflicts[0].copy_path == "r (conflict from alpha 2026-11-18 1106) 2.txt"
 
 
-def test_plan_winning_local_makes_no_copy_but_merges_version():
-    local = [f("mine", V(a=1), path="r.txt", mtime=9)]
-    p = run(local, [f("theirs", V(b=1), path="r.txt", mtime=5, by=B)])
-    assert kinds(p) == [("record_only", "r.txt")]
-    assert p.conflicts == () and p.actions[0].record.version == V(a=1, b=1)  # type: ignore[union-attr]
+def test_plan_winning_local_keeps_the_losing_remote_version_as_a_copy():
+    # The winner's device keeps B's losing version too: it may supersede its winner before B
+    # syncs, and B then only sees a version that dominates its own (no conflict there).
+    local = [f("mine", V(a=1), path="r.txt", mtime=NOW + 9)]
+    theirs = f("theirs", V(b=1), path="r.txt", mtime=NOW, by=B)
+    p = run(local, [theirs])
+    copy_path = "r (conflict from bravo 2026-11-18 1106).txt"
+    assert kinds(p) == [("download", copy_path), ("record_only", "r.txt")]
+    dl = p.actions[0]
+    assert dl.publish and dl.source == rr(theirs) and dl.record is not None and same(dl.record, theirs)
+    assert dl.record.version == copy_version("r.txt", theirs, B) and dl.record.mtime_ns == theirs.mtime_ns
+    assert dl.record.blocks == theirs.blocks and dl.record.modified_by == A
+    c = dl.conflict
+    assert c is not None and p.conflicts == (c,) and c.copy_path == copy_path
+    assert c.id == conflict_id("r.txt", V(a=1), V(b=1))
+    assert c.winner == ConflictSide(DEV_A, local[0]) and c.loser == ConflictSide(DEV_B, theirs)
+    assert p.actions[1].record.version == V(a=1, b=1)  # type: ignore[union-attr]
 
 
 def test_plan_mode_change():
@@ -544,7 +562,7 @@ def test_plan_file_replacing_dir_with_new_local_child_is_a_type_conflict():
     # B replaced dir p by a file; here p holds a file B never saw. The directory stays, with a
     # version concurrent with B's file (so B's device keeps its file as a conflict copy).
     local = [d(V(a=1), path="p"), f("new", V(a=2), path="p/new")]
-    remote_file = f("file", V(a=1, b=2), path="p", by=B)
+    remote_file = f("file", V(a=1, b=2), path="p", by=B, mtime=NOW)
     p = run(local, [remote_file])
     assert kinds(p) == [("record_only", "p")]
     keep = p.actions[0]
@@ -581,3 +599,65 @@ def test_plan_conflict_type_local_file_loses_to_remote_dir():
 def test_plan_actions_describe_themselves():
     assert str(Action(ActionKind.MOVE, "b", None, old_path="a")) == "move a -> b"
     assert str(Action(ActionKind.DELETE, "a", None)) == "delete a"
+
+
+# --- conflict copies made by every device that sees the conflict -------------------------------------
+
+COPY_B = "r (conflict from bravo 2026-11-18 1106).txt"
+
+
+def _winner_and_loser() -> tuple[FileRecord, FileRecord]:
+    return f("mine", V(a=1), path="r.txt", mtime=NOW + 9), f("theirs", V(b=1), path="r.txt", mtime=NOW, by=B)
+
+
+def test_plan_copy_already_in_the_index_is_not_made_again():
+    # The copy path is not among the plan's inputs; ``lookup`` (the index) knows it holds the copy.
+    mine, theirs = _winner_and_loser()
+    have = theirs.with_changes(path=COPY_B, version=copy_version("r.txt", theirs, B), modified_by=A)
+    p = plan({"r.txt": mine}, {"r.txt": [rr(mine), rr(theirs)]}, device=DEV_A, device_names=NAMES, now_ns=NOW,
+             lookup={COPY_B: have}.get)
+    assert kinds(p) == [("record_only", "r.txt")] and p.conflicts == ()
+
+
+def test_plan_copy_deleted_or_edited_since_is_not_made_again():
+    mine, theirs = _winner_and_loser()
+    made = copy_version("r.txt", theirs, B)
+    for later in (tomb(made.bump(C), path=COPY_B, by=C), f("edited", made.bump(C), path=COPY_B, by=C)):
+        p = run([mine, later], [theirs])
+        assert kinds(p) == [("record_only", "r.txt")] and p.conflicts == (), later
+
+
+def test_plan_copy_name_held_by_other_content_counts_up_and_a_foreign_tombstone_is_merged():
+    mine, theirs = _winner_and_loser()
+    other = f("another copy", V(c=1), path=COPY_B, by=C)
+    p = run([mine, other], [theirs])
+    assert kinds(p)[0] == ("download", "r (conflict from bravo 2026-11-18 1106) 2.txt")
+    gone = tomb(V(c=2), path=COPY_B, by=C)  # something else once had the name and was deleted
+    p = run([mine, gone], [theirs])
+    assert kinds(p)[0] == ("download", COPY_B)
+    assert p.actions[0].record.version == copy_version("r.txt", theirs, B).merge(V(c=2))  # type: ignore[union-attr]
+
+
+def test_plan_same_content_at_the_copy_name_is_the_copy():
+    mine, theirs = _winner_and_loser()
+    renamed_by_b = theirs.with_changes(path=COPY_B, version=V(b=2))  # B's own rename of its version
+    p = run([mine], [theirs, renamed_by_b])
+    assert ("download", COPY_B) in kinds(p) and p.conflicts == ()  # B's copy, taken as it is
+
+
+def test_plan_losing_symlink_is_kept_as_a_symlink_and_three_way_keeps_both_losers():
+    mine = f("mine", V(a=1), path="r.txt", mtime=NOW + 9)
+    ln = link("somewhere", V(b=1), path="r.txt", mtime=NOW, by=B)
+    other = f("charlie's", V(c=1), path="r.txt", mtime=NOW + 60 * 10**9, by=C)
+    p = run([mine], [ln, other])  # C's later edit wins; A's own version and B's link both lose
+    assert kinds(p) == [
+        ("conflict_copy", "r.txt"),
+        ("symlink", "r (conflict from bravo 2026-11-18 1106).txt"),
+        ("download", "r.txt"),
+    ]
+    cc, sl = p.actions[0], p.actions[1]
+    assert cc.conflict is not None and cc.conflict.copy_path == "r (conflict from alpha 2026-11-18 1106).txt"
+    assert sl.publish and sl.record is not None and sl.record.symlink_target == "somewhere"
+    assert sl.record.version == copy_version("r.txt", ln, B)
+    assert {c.loser.origin for c in p.conflicts} == {DEV_A, DEV_B}
+    assert {c.winner.origin for c in p.conflicts} == {DEV_C}

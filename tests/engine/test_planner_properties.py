@@ -155,9 +155,10 @@ records = st.one_of(live_records, live_records.map(lambda r: r.with_changes(dele
 
 
 @settings(max_examples=100, deadline=None)
-@given(st.lists(records, min_size=1, max_size=4), st.one_of(st.none(), records), st.sampled_from(DEVICES), st.randoms())
+@given(st.lists(records, min_size=1, max_size=3), st.one_of(st.none(), records), st.sampled_from(DEVICES), st.randoms())
 def test_resolution_is_order_independent_and_merges_every_input(remote_records, local, device, rnd):
-    remotes = [RemoteRecord(DEVICES[i % 3], r) for i, r in enumerate(remote_records)]
+    # One record per origin, as receivers keep them (two of one origin could tie on every key).
+    remotes = [RemoteRecord(DEVICES[i], r) for i, r in enumerate(remote_records)]
     res = resolve(local, remotes, device)
     for _ in range(3):
         rnd.shuffle(remotes)
@@ -305,3 +306,67 @@ def test_plans_apply_in_order_and_reach_the_remote_tree(local_tree, remote_tree,
             expected["/".join(parts[:i])] = "dir"
     copies = {c.copy_path for c in result.conflicts}
     assert {p: k for p, k in disk.items() if p not in copies} == expected
+
+
+# --- conflict copies: every device that sees a conflict keeps the same copies ------------------------
+
+NAMES = {DEVICES[0]: "alpha", DEVICES[1]: "bravo", DEVICES[2]: "charlie"}
+
+
+def _version_of(i: int, base: VersionVector) -> VersionVector:
+    return base.bump(SHORT[DEVICES[i]])
+
+
+def _copies(result) -> set[tuple]:
+    out = set()
+    for a in result.actions:
+        if a.kind is ActionKind.CONFLICT_COPY:
+            assert a.copy is not None and a.conflict is not None and a.copy.path == a.conflict.copy_path
+            out.add((a.copy.path, a.copy.type, a.copy.content_hash, a.copy.symlink_target, a.copy.version, a.conflict.id))
+        elif a.conflict is not None:
+            assert a.kind in (ActionKind.DOWNLOAD, ActionKind.SYMLINK) and a.publish
+            r = a.record
+            out.add((r.path, r.type, r.content_hash, r.symlink_target, r.version, a.conflict.id))
+    return out
+
+
+version_entry = st.tuples(
+    st.sampled_from(["file", "file", "link", "deleted"]), st.integers(0, 2), st.integers(0, 2 * 60 * 10**9)
+)
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(version_entry, min_size=2, max_size=3), st.booleans())
+def test_every_device_makes_the_same_conflict_copies(entries, covered):
+    """Concurrent versions of one path by two or three devices: whichever device plans (its own
+    version as its local record, or merged already so that only the published records count, or
+    no version of its own), the conflict copies it makes are the same ones — same paths, contents
+    and versions, one per distinct losing live content — so copies made independently merge
+    without a new conflict."""
+    records = []
+    for i, (kind, content, mtime) in enumerate(entries):
+        v = VersionVector().bump(SHORT[DEVICES[i]])
+        if kind == "link":
+            r = FileRecord(path=PATH, type=FileType.SYMLINK, symlink_target=f"t{content}", mtime_ns=mtime,
+                           version=v, modified_by=SHORT[DEVICES[i]])
+        else:
+            r = _file(content, mtime, 0o644, v, SHORT[DEVICES[i]])
+            if kind == "deleted":
+                r = r.with_changes(deleted=True)
+        records.append(r)
+    remote = {PATH: [RemoteRecord(DEVICES[j], r) for j, r in enumerate(records)]}
+    merged = resolve(None, remote[PATH], DEVICES[0]).target
+    outcomes = []
+    for i in range(3):
+        own = records[i] if i < len(records) else None
+        local = {PATH: merged if covered and own is not None else own} if own is not None else {}
+        result = plan(local, remote, device=DEVICES[i], device_names=NAMES, now_ns=10**18 + i)
+        outcomes.append(_copies(result))
+    assert all(c == outcomes[0] for c in outcomes), outcomes
+    if merged.deleted:
+        losing = set()
+    else:
+        winner_key = (merged.type, merged.content_hash, merged.symlink_target)
+        losing = {(r.type, r.content_hash, r.symlink_target) for r in records if not r.deleted} - {winner_key}
+    assert {(t, h, s) for _, t, h, s, _, _ in outcomes[0]} == losing
+    assert len({p for p, *_ in outcomes[0]}) == len(outcomes[0])  # one path per copy

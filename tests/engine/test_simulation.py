@@ -209,13 +209,11 @@ async def test_edit_found_by_a_rescan_is_published_before_it_is_merged(tmp_path:
         d.close()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="planner/design: a losing version merged into the winner's vector is then dominated by the "
-    "winner's next change, so its own device replaces it without a conflict copy (see the report; "
-    "sim.simulator.STRICT_CONFLICT_COPIES)",
-)
 async def test_loser_merged_into_winner_then_superseded_keeps_a_conflict_copy(tmp_path: Path) -> None:
+    """Fixed in sync/planner.py (every device that sees a content conflict keeps the losing
+    versions as conflict copies): A's edit beat B's; A stored the merged vector, which covers B's
+    version, and edited again before B synced, so B only ever saw a version dominating its own and
+    replaced it without a copy. Now A made the copy (downloaded from B's record) when it resolved."""
     sim, (a, b, c) = _devices(tmp_path)
     _write(sim, a, "f.txt", b"v0")
     await _sync(a, b)
@@ -225,7 +223,32 @@ async def test_loser_merged_into_winner_then_superseded_keeps_a_conflict_copy(tm
     await _sync(a)  # A1 beats B1 on a: stored with the merged vector {a, b}
     _write(sim, a, "f.txt", b"A2: a edits again")
     await _sync(a)  # A2 = merged vector + a: it dominates B1
-    await _sync(b, a, b)  # b only ever sees A2, which dominates its B1: B1 is replaced, no copy
+    await _sync(b, a, b, c)  # b only ever sees A2, which dominates its B1; A's copy of B1 arrives
     assert b"B1: b's edit, the older one" in _contents(b), "b's concurrent edit was not kept as a conflict copy"
+    assert a.tree() == b.tree() == c.tree()
+    assert sum("conflict from b" in p for p in b.tree()) == 1
+    for d in (a, b, c):
+        d.close()
+
+
+async def test_superseded_losing_symlink_is_kept_and_copies_made_twice_merge(tmp_path: Path) -> None:
+    """A losing symlink is kept as a symlink; C and A both make the copy independently (same name
+    from B's device name and the link's mtime, same version): they merge without a new conflict."""
+    sim, (a, b, c) = _devices(tmp_path)
+    _write(sim, a, "p", b"v0")
+    await _sync(a, b, c)
+    (b.root / "p").unlink()
+    os.symlink("b's link", b.root / "p")
+    t = sim.clock.advance(1_000_000_000)
+    os.utime(b.root / "p", ns=(t, t), follow_symlinks=False)
+    _write(sim, a, "p", b"A1: a's later edit")
+    await _sync(b, a)
+    await _sync(c)  # C resolves too: it makes the same copy
+    _write(sim, a, "p", b"A2: a edits again")
+    await _sync(a, b, c, a, b, c)
+    assert a.tree() == b.tree() == c.tree()
+    links = [p for p, e in b.tree().items() if e == ("link", "b's link")]
+    assert len(links) == 1 and "conflict from b" in links[0]
+    assert _version(a, links[0]) == _version(b, links[0]) == _version(c, links[0])
     for d in (a, b, c):
         d.close()

@@ -96,14 +96,13 @@ OPERATIONS: tuple[tuple[str, int], ...] = (
 FAULT_PROBABILITY = 0.2  # of a sync step starting with an injected relay fault
 FAULT_OPS = ("missing_blocks", "put_blocks", "get_block", "append", "fetch", "save_cursor", "devices")
 MAX_HEAL_ROUNDS = 12
-# Known bug (test_simulation.py::test_loser_merged_into_winner_then_superseded_keeps_a_conflict_copy):
-# a losing version that the winner's device merged into its vector, and that the winner then
-# superseded (edit or delete), reaches its own device as *dominated*: it is replaced and kept only
-# in that device's local history (a symlink: nowhere), never as a conflict copy. Until that is
-# fixed, a write found only in some device's history, or a lost symlink, counts (stats
-# "lost_to_history", listed in Simulator.history_only) but does not fail a run;
-# COVE_SIM_STRICT=1 makes it fail. A file lost from the tree AND from every history always fails.
-STRICT_CONFLICT_COPIES = bool(os.environ.get("COVE_SIM_STRICT"))
+# A write that is in no final tree but only in some device's local history (or a lost symlink)
+# fails a run: every device that sees a content conflict keeps each losing version as a conflict
+# copy (sync/planner.py), so a losing version that the winner's device merged and then superseded
+# is kept too (test_simulation.py::test_loser_merged_into_winner_then_superseded_keeps_a_conflict_copy).
+# COVE_SIM_STRICT=0 only counts such writes (stats "lost_to_history", Simulator.history_only), for
+# bisecting another failure.
+STRICT_CONFLICT_COPIES = os.environ.get("COVE_SIM_STRICT", "1") != "0"
 
 Key = tuple  # ("f", bytes) for a file, ("l", str) for a symlink
 
@@ -232,7 +231,7 @@ class Simulator:
         self.chmods: set[tuple[str, str, Key]] = set()  # (device, path, key)
         self.written: set[bytes] = set()  # every file content ever written in full
         self.stats: Counter[str] = Counter()
-        self.history_only: list[str] = []  # see STRICT_CONFLICT_COPIES
+        self.history_only: list[str] = []  # see STRICT_CONFLICT_COPIES (only when it is off)
         self._n = 0
         self._step = 0
 
