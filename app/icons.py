@@ -9,21 +9,13 @@ from functools import cache
 from PySide6.QtGui import QIcon
 
 import resources
+from sync.humanize import human_size  # noqa: F401  (re-exported for the views)
 
 
 @cache
 def icon(name: str) -> QIcon:
     """``icon("cove")`` → resources/icons/cove.svg."""
     return QIcon(str(resources.path(f"icons/{name}.svg")))
-
-
-def human_size(n: int) -> str:
-    size = float(n)
-    for unit in ("B", "KB", "MB", "GB", "TB"):
-        if size < 1000 or unit == "TB":
-            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
-        size /= 1000
-    return f"{n} B"
 
 
 def when(ns: int | None, now_ns: int | None = None) -> str:

@@ -20,16 +20,8 @@ from sync import __version__
 from sync.config import Dirs
 from sync.engine import Engine, FolderStatus, ScanSummary
 from sync.errors import CoveError
+from sync.humanize import human_size
 from sync.share_cli import SHARE_COMMANDS, register_share_commands
-
-
-def _human_size(n: int) -> str:
-    size = float(n)
-    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
-        if size < 1024 or unit == "TiB":
-            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
-        size /= 1024
-    return f"{n} B"
 
 
 def _when(ns: int | None) -> str:
@@ -51,7 +43,7 @@ def _print_status(st: FolderStatus) -> None:
     print(f"{st.path}")
     print(f"  folder id  {st.folder_id}")
     print(f"  state      {st.state}")
-    print(f"  files      {st.files} ({_human_size(st.bytes)}), {st.directories} directories")
+    print(f"  files      {st.files} ({human_size(st.bytes)}), {st.directories} directories")
     print(f"  last scan  {_when(st.last_scan_ns)}")
     print(f"  history    {st.history_versions} kept versions")
     if st.errors:
@@ -191,7 +183,7 @@ def _cmd_history(engine: Engine, args: argparse.Namespace) -> int:
     for e in entries:
         print(
             f"{e.version_no:>4}  {_when(e.archived_at_ns):19}  {_when(e.mtime_ns):19}  "
-            f"{_human_size(e.size):>10}  {e.modified_by[:13]:13}  {e.reason}"
+            f"{human_size(e.size):>10}  {e.modified_by[:13]:13}  {e.reason}"
         )
     return 0
 
@@ -275,8 +267,8 @@ def _cmd_conflicts(engine: Engine, args: argparse.Namespace) -> int:
     for c in conflicts:
         r = c.record
         print(f"{c.path}")
-        print(f"  kept here      {_when(r.winner.record.mtime_ns)}  {_human_size(r.winner.record.size):>10}  by {r.winner.origin[:13]}")
-        print(f"  conflict copy  {_when(r.loser.record.mtime_ns)}  {_human_size(r.loser.record.size):>10}  by {r.loser.origin[:13]}  -> {r.copy_path}")
+        print(f"  kept here      {_when(r.winner.record.mtime_ns)}  {human_size(r.winner.record.size):>10}  by {r.winner.origin[:13]}")
+        print(f"  conflict copy  {_when(r.loser.record.mtime_ns)}  {human_size(r.loser.record.size):>10}  by {r.loser.origin[:13]}  -> {r.copy_path}")
         print(f"  mine is        {'the conflict copy' if c.mine_is_copy else 'the file'}")
     return 0
 
