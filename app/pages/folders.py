@@ -53,8 +53,14 @@ class FoldersPage(QWidget):
         self.open_button.clicked.connect(self._open_selected)
         self.pause_button = QPushButton("Pause syncing")
         self.pause_button.clicked.connect(ctx.host.toggle_pause)
+        self.share_button = QPushButton("Share…")
+        self.share_button.setToolTip("Invite people to a folder that syncs through your relay")
+        self.share_button.clicked.connect(self._share_selected)
+        self.invites_button = QPushButton("Invitations…")
+        self.invites_button.setToolTip("Folders other people shared with you")
+        self.invites_button.clicked.connect(self._show_invitations)
         buttons = QHBoxLayout()
-        for b in (self.add_button, self.open_button, self.pause_button):
+        for b in (self.add_button, self.open_button, self.pause_button, self.share_button, self.invites_button):
             buttons.addWidget(b)
         buttons.addStretch()
 
@@ -65,6 +71,7 @@ class FoldersPage(QWidget):
 
         ctx.host.folders_changed.connect(self.set_infos)
         ctx.host.state_changed.connect(self._state)
+        self.view.selectionModel().selectionChanged.connect(lambda *_: self._update_share())
         self.set_infos(ctx.host.infos)
 
     def set_infos(self, infos: list) -> None:
@@ -75,6 +82,43 @@ class FoldersPage(QWidget):
             if info.id == selected:
                 self.view.selectRow(row)
         self.view.resizeColumnToContents(FolderColumn.NAME)
+        self._update_share()
+
+    def _update_share(self) -> None:
+        """Sharing needs a relay: the buttons say so instead of failing."""
+        signed_in = self.ctx.engine.config.relay is not None
+        fid = self.selected_id()
+        relay_folder = bool(fid) and signed_in and self.ctx.folder(fid).relay
+        self.share_button.setEnabled(relay_folder)
+        self.invites_button.setEnabled(signed_in)
+        if not signed_in:
+            self.share_button.setToolTip("Sign in to a relay (Settings) to share folders")
+
+    def _share_selected(self) -> None:
+        from app.pages.share_dialog import ShareDialog
+
+        fid = self.selected_id()
+        if fid:
+            folder = self.ctx.folder(fid)
+            ShareDialog(self.ctx.engine.sharing, fid, self.ctx.jobs, folder.label, parent=self).exec()
+
+    def _show_invitations(self) -> None:
+        from PySide6.QtWidgets import QDialog
+
+        from app.pages.share_dialog import InvitationsWidget
+
+        dialog = QDialog(self)
+        dialog.setWindowTitle("Invitations")
+        widget = InvitationsWidget(
+            self.ctx.engine.sharing,
+            self.ctx.jobs,
+            choose_path=lambda inv: (Path(p) if (p := QFileDialog.getExistingDirectory(self, "Where to keep it")) else None),
+            parent=dialog,
+        )
+        widget.accepted.connect(lambda f: self.ctx.engine.start_folder(f.id))
+        QVBoxLayout(dialog).addWidget(widget)
+        widget.refresh()
+        dialog.exec()
 
     def _state(self, state: AppState) -> None:
         self.pause_button.setText("Resume syncing" if state is AppState.PAUSED else "Pause syncing")
