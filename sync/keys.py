@@ -102,24 +102,29 @@ def write_private_file(path: str | os.PathLike[str], data: bytes) -> None:
     replace_file(Path(path), data, mode=0o600)
 
 
+def _check_versioned(data: Any, kind: str, version: int, source: str | Path) -> dict[str, Any]:
+    """A key document's kind and format version: corrupt, foreign or newer ones are refused."""
+    if not isinstance(data, dict) or data.get("kind") != kind:
+        raise KeyFileError(f"{source} is corrupt or not a {kind} file", source)
+    found = data.get("version")
+    if not isinstance(found, int) or isinstance(found, bool) or found < 1:
+        raise KeyFileError(f"{source} is corrupt (bad version field)", source)
+    if found > version:
+        raise KeyFileError(
+            f"{source} was written by a newer version of Cove (format {found}; this Cove reads "
+            f"format {version}): upgrade Cove",
+            source,
+        )
+    return data
+
+
 def _load_versioned(path: Path, kind: str, version: int) -> dict[str, Any]:
     raw = path.read_bytes()  # FileNotFoundError propagates: "no keys yet" is not corruption
     try:
         data = json.loads(raw.decode("utf-8"))
     except (UnicodeDecodeError, ValueError):
         raise KeyFileError(f"{path} is corrupt (not a Cove key file)", path) from None
-    if not isinstance(data, dict) or data.get("kind") != kind:
-        raise KeyFileError(f"{path} is corrupt or not a {kind} file", path)
-    found = data.get("version")
-    if not isinstance(found, int) or isinstance(found, bool) or found < 1:
-        raise KeyFileError(f"{path} is corrupt (bad version field)", path)
-    if found > version:
-        raise KeyFileError(
-            f"{path} was written by a newer version of Cove (format {found}; this Cove reads "
-            f"format {version}): upgrade Cove",
-            path,
-        )
-    return data
+    return _check_versioned(data, kind, version, path)
 
 
 # --- account keys ------------------------------------------------------------------------------------
@@ -585,15 +590,7 @@ class FolderKeyring:
 
     @classmethod
     def _from_doc(cls, doc: Any, source: str) -> FolderKeyring:
-        if not isinstance(doc, dict) or doc.get("kind") != KEYRING_KIND:
-            raise KeyFileError(f"{source} is corrupt or not a folder keyring", source)
-        version = doc.get("version")
-        if not isinstance(version, int) or isinstance(version, bool) or version < 1:
-            raise KeyFileError(f"{source} is corrupt (bad version field)", source)
-        if version > KEYRING_VERSION:
-            raise KeyFileError(
-                f"{source} was written by a newer version of Cove (format {version}): upgrade Cove", source
-            )
+        _check_versioned(doc, KEYRING_KIND, KEYRING_VERSION, source)
         try:
             keys = doc["keys"]
             if not isinstance(keys, dict):
@@ -610,8 +607,7 @@ class FolderKeyring:
     @classmethod
     def load(cls, path: str | os.PathLike[str]) -> FolderKeyring:
         path = Path(path)
-        doc = _load_versioned(path, KEYRING_KIND, KEYRING_VERSION)
-        return cls._from_doc(doc, str(path))
+        return cls.from_bytes(path.read_bytes(), source=str(path))  # missing file: FileNotFoundError
 
     def __repr__(self) -> str:
         return f"FolderKeyring(folder={self.folder!r}, epochs={self.epochs})"
