@@ -26,13 +26,18 @@ def replace_file(path: Path, data: bytes, mode: int = 0o644) -> None:
         except FileNotFoundError:
             pass
         raise
+    fsync_dir(path.parent)
+
+
+def fsync_dir(directory: Path) -> None:
+    """Make a rename or link in ``directory`` durable (no-op where directories cannot be opened)."""
     try:
-        dfd = os.open(path.parent, os.O_RDONLY)
+        fd = os.open(directory, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
     except OSError:
-        return  # directories cannot be opened here (Windows): nothing to sync
+        return  # e.g. Windows: directory fsync is neither possible nor needed
     try:
-        os.fsync(dfd)
+        os.fsync(fd)
     except OSError:
         pass
     finally:
-        os.close(dfd)
+        os.close(fd)

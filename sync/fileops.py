@@ -29,6 +29,7 @@ from pathlib import Path, PurePosixPath
 from typing import BinaryIO
 
 from sync import chunker
+from sync.atomic import fsync_dir
 from sync.config import MARKER_DIR, TEMP_PREFIX
 from sync.errors import CoveError
 from sync.records import FileRecord, FileType
@@ -175,20 +176,6 @@ def unchanged_since(path: Path, record: FileRecord | None) -> bool:
 
 
 # -- writing -------------------------------------------------------------------------------------
-
-
-def fsync_dir(directory: Path) -> None:
-    """Make a rename or link in ``directory`` durable (no-op where directories cannot be opened)."""
-    try:
-        fd = os.open(directory, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
-    except OSError:
-        return  # e.g. Windows: directory fsync is neither possible nor needed
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
 
 
 def _write_source(out: BinaryIO, source: Source) -> None:
