@@ -77,6 +77,8 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("init", help="start syncing a folder (created if missing) and index it")
     s.add_argument("path", type=Path)
     s.add_argument("--label", default="", help="a name for the folder shown in the app")
+    s.add_argument("--id", dest="folder_id", metavar="FOLDER_ID",
+                   help="join an existing LAN folder of your other device (the IDs `cove link CODE` printed)")
 
     s = sub.add_parser("scan", help="scan folders now and record what changed")
     s.add_argument("path", type=Path, nargs="?", help="only the folder containing this path")
@@ -118,15 +120,26 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("path", type=Path, help="the conflicted file or its conflict copy")
     s.add_argument("--keep", choices=["mine", "theirs", "both"], required=True)
 
-    s = sub.add_parser("link", help="link devices: show a pairing code here, or enter CODE on the new device")
+    s = sub.add_parser(
+        "link", help="link devices: show a pairing code here, or enter CODE on the new device",
+        description="On a device that is set up, `cove link` shows a pairing code and a QR code. With a relay the "
+                    "code's sealed offer waits in the relay; without one (LAN-only) this device offers it on the "
+                    "local network and waits until the new device took it. On the new device, `cove link CODE` "
+                    "receives the account keys (and, over the LAN, the keys of the LAN-only folders; join each "
+                    "with `cove init PATH --id FOLDER_ID`).")
     s.add_argument("code", nargs="?", metavar="CODE",
                    help="on the new device: the pairing code (or the cove://link?... text of its QR code) "
                         "shown by `cove link` on a device that is set up")
-    s.add_argument("--relay", metavar="URL", help="relay URL (taken from the QR text, or asked, when missing)")
+    s.add_argument("--relay", metavar="URL",
+                   help="relay URL (default: from the QR text, else the relay this device uses; "
+                        "with none, the code is fetched from the LAN)")
+    s.add_argument("--lan", action="store_true", help="fetch the offer from a device on this LAN, not from a relay")
     s.add_argument("--username", "-u", help="relay username (taken from the QR text, or asked, when missing)")
     s.add_argument("--password-stdin", action="store_true", help="read the password from standard input")
     s.add_argument("--ttl", type=float, default=600.0, metavar="SECONDS",
                    help="how long a new code stays valid (default 600, at most 3600)")
+    s.add_argument("--timeout", type=float, default=30.0, metavar="SECONDS",
+                   help="LAN: how long the new device looks for the device offering the code (default 30)")
 
     register_share_commands(sub)  # `cove share ...`, `cove invites ...` (sync/share_cli.py)
 
@@ -143,7 +156,7 @@ def _engine(args: argparse.Namespace) -> Engine:
 
 
 def _cmd_init(engine: Engine, args: argparse.Namespace) -> int:
-    folder = engine.add_folder(args.path, label=args.label)
+    folder = engine.add_folder(args.path, label=args.label, folder_id=args.folder_id)
     print(f"Syncing {folder.path} (folder id {folder.id})")
     _print_summary(engine.scan(folder.id))
     return 0
@@ -281,26 +294,35 @@ def _cmd_resolve(engine: Engine, args: argparse.Namespace) -> int:
     return 0
 
 
+def _minutes(seconds: float) -> str:
+    minutes = max(1, round(seconds / 60))
+    return f"{minutes} minute{'s' if minutes != 1 else ''}"
+
+
 def _cmd_link(engine: Engine, args: argparse.Namespace) -> int:
     if args.code is None:
+        if engine.config.relay is None:
+            return _link_offer_lan(engine, args)
         import segno
 
         pending = asyncio.run(engine.link_offer(args.ttl))
-        minutes = max(1, round(pending.ttl / 60))
         print(f"Pairing code for {pending.username} on {pending.relay_url}:")
         print()
         print(f"    {pending.code}")
         print()
-        print("On the new device run `cove link CODE` with this code, or scan this QR code:")
+        print(f"On the new device run `cove link CODE --relay {pending.relay_url}` with this code, or scan this QR code:")
         segno.make(pending.qr_payload).terminal(out=sys.stdout, compact=True)
-        print(f"The code works once and is valid for {minutes} minute{'s' if minutes != 1 else ''}.")
+        print(f"The code works once and is valid for {_minutes(pending.ttl)}.")
         print(f"Account key fingerprint: {pending.fingerprint}")
         return 0
     from sync.linking import parse_link_input
 
     code, qr_relay, qr_user = parse_link_input(args.code)
+    from_qr = args.code.strip().lower().startswith("cove:")
     known = engine.config.relay
-    relay = args.relay or qr_relay or (known.url if known else None) or input("Relay URL: ").strip()
+    relay = args.relay or qr_relay or (None if args.lan or from_qr or known is None else known.url)
+    if args.lan or not relay:  # no relay given, none in the QR code, none configured: the LAN
+        return _link_accept_lan(engine, code, args.timeout)
     username = args.username or qr_user or (known.username if known else None) or input("Username: ").strip()
     if args.password_stdin:
         password = sys.stdin.readline().rstrip("\n")
@@ -317,6 +339,60 @@ def _cmd_link(engine: Engine, args: argparse.Namespace) -> int:
         print("Folders of this account on the relay; add each here with:")
         for f in linked.folders:
             print(f"  cove folder add PATH --id {f.folder}    ({f.role})")
+    return 0
+
+
+def _link_offer_lan(engine: Engine, args: argparse.Namespace) -> int:
+    """`cove link` on a LAN-only device: show the code, then hand the offer out on the LAN."""
+    import segno
+
+    from sync.lan.pairing import Outcome
+
+    async def run() -> int:
+        pending = await engine.link_offer(args.ttl)
+        print("Pairing code (no relay: this device hands the keys over on the local network):")
+        print()
+        print(f"    {pending.code}")
+        print()
+        print("On the new device, on the same network, run `cove link CODE` with this code, or scan this QR code:")
+        segno.make(pending.qr_payload).terminal(out=sys.stdout, compact=True)
+        if pending.folders:
+            print("It hands over the account keys and the keys of these folders:")
+            for f in pending.folders:
+                print(f"  {f.id}    ({f.label})")
+        else:
+            print("It hands over the account keys (this device syncs no LAN folders yet).")
+        print(f"Account key fingerprint: {pending.fingerprint}")
+        print(f"Waiting up to {_minutes(pending.ttl)} for the new device (Ctrl-C cancels) ...", flush=True)
+        served = await pending.serve()
+        if served.outcome is Outcome.EXPIRED:
+            raise CoveError(f"the pairing code expired after {_minutes(pending.ttl)} unused; nothing was handed out")
+        print(f"The device at {served.peer} took the offer; the code is used up. "
+              "Check that it shows the same account key fingerprint.")
+        return 0
+
+    return asyncio.run(run())
+
+
+def _link_accept_lan(engine: Engine, code: str, timeout: float) -> int:
+    print(f"Looking for the device offering this code on the local network (up to {timeout:g} s) ...", flush=True)
+    linked = asyncio.run(engine.link_accept(code, timeout=timeout))
+    print("Linked this device over the LAN.")
+    print(f"Account key fingerprint: {linked.fingerprint} (the same as on your other device)")
+    if linked.replaced_keys is not None:
+        print(f"The account key this device had made for itself is kept in {linked.replaced_keys}.")
+    if not linked.folders:
+        print("The other device syncs no LAN folders yet; start one with `cove init PATH` on either device.")
+        return 0
+    joinable = [f for f in linked.folders if f.path is None]
+    for f in linked.folders:
+        if f.path is not None:
+            print(f"Already syncing {f.path} (folder {f.id}).")
+    if joinable:
+        print("To sync a folder of the other device here, run:")
+        for f in joinable:
+            print(f"  cove init PATH --id {f.id}    ({f.label})")
+    print("Then run `cove daemon` (or the app) on both devices to sync over the LAN.")
     return 0
 
 

@@ -39,6 +39,7 @@ from sync.folder import FolderRunner
 from sync.identity import DeviceIdentity, IdentityError, load_or_create_identity
 from sync.index import HistoryEntry, IndexError_, StoredError
 from sync.relay_client import AppendNotice, Hello, MembershipNotice, NotificationListener, RelayClient
+from sync.wire.ids import is_folder_id
 
 
 @dataclass(frozen=True)
@@ -166,6 +167,13 @@ class Engine:
             raise FolderError(str(e), root) from e
         if folder_id is not None and marked is not None and marked != folder_id:
             raise FolderError(f"{root} already belongs to another Cove folder ({marked})", root)
+        if folder_id is not None and not relay:  # joining a LAN-only folder: its key came by linking
+            if not is_folder_id(folder_id):
+                raise FolderError(f"{folder_id!r} is not a folder ID (see what `cove link CODE` printed)", root)
+            if load_keyring(self.dirs, folder_id) is None:
+                raise FolderError(
+                    f"this device has no key of folder {folder_id}: link it to a device that syncs the folder "
+                    "first (`cove link` there, `cove link CODE` here)", root)
         folder_id = folder_id or marked or new_folder_id()
         root.mkdir(exist_ok=True)
         write_marker(root, folder_id)
@@ -377,14 +385,13 @@ class Engine:
         """Watch every folder and keep its index current; sync with the other devices — LAN
         peers first (zeroconf discovery, authenticated channel, deltas), and the relay for relay
         folders (at once on notifications, and periodically) — until ``stop`` is set."""
-        from sync.lan.discovery import Discovery
+        from sync.lan.discovery import Discovery, interfaces_from_env
         from sync.lan.glue import _write_status_periodically, make_lan_service
 
         if report is None:
             report = self.events.report
-        env_interfaces = os.environ.get("COVE_LAN_INTERFACES")
-        if lan_interfaces is None and env_interfaces:
-            lan_interfaces = [a.strip() for a in env_interfaces.split(",") if a.strip()]
+        if lan_interfaces is None:
+            lan_interfaces = interfaces_from_env()
         if os.environ.get("COVE_LAN", "1") == "0":
             lan = False
         client = self.relay_client() if self.config.relay is not None and any(f.relay for f in self.config.folders) else None
@@ -464,18 +471,37 @@ class Engine:
         finally:
             await listener.close()
 
-    # -- device linking (sync/linking.py) -----------------------------------------------------
+    # -- device linking (sync/linking.py; without a relay sync/lan/linking.py) -----------------
 
-    async def link_offer(self, ttl: float | None = None):  # -> sync.linking.PendingLink
-        """Put this device's account keys in the relay's link mailbox under a new pairing code."""
+    async def link_offer(self, ttl: float | None = None):  # -> sync.linking.PendingLink | LanPendingLink
+        """A new pairing code for this device's account keys: deposited in the relay's link
+        mailbox, or — with no relay configured — a :class:`sync.lan.linking.LanPendingLink` that
+        also carries the LAN-only folders' keys; ``await pending.serve()`` hands it out on the LAN."""
+        if self.config.relay is None:
+            from sync.lan import linking as lan_linking
+
+            return await lan_linking.create_offer(self, ttl)
         from sync import linking
 
         return await linking.create_offer(self, ttl)
 
-    async def link_accept(self, code: str, relay_url: str, username: str, password: str):  # -> LinkedDevice
-        """Link this device with a pairing code from another device of the account."""
+    async def link_accept(
+        self, code: str, relay_url: str | None = None, username: str | None = None, password: str | None = None,
+        *, timeout: float | None = None,
+    ):  # -> sync.linking.LinkedDevice | sync.lan.linking.LanLinkedDevice
+        """Link this device with a pairing code from another device of the account: through the
+        relay at ``relay_url``, or — without one — from the device offering it on the LAN
+        (looking for it up to ``timeout`` seconds)."""
+        if not relay_url:
+            from sync.lan import linking as lan_linking
+
+            return await lan_linking.accept_offer(
+                self, code, timeout=lan_linking.FETCH_TIMEOUT if timeout is None else timeout
+            )
         from sync import linking
 
+        if username is None or password is None:
+            raise CoveError("linking through a relay needs the username and password")
         return await linking.accept_offer(self, code, relay_url, username, password)
 
 

@@ -11,13 +11,16 @@ Responsibility: create, store and move the secret keys a person's devices share,
 - **Device linking** (:class:`LinkOffer`, :func:`accept_link`): the existing device shows a pairing
   code of 24 characters (six groups of four) in Crockford-style base32 (no ``I L O U``; typing
   ``O``/``I``/``L`` is read as ``0``/``1``/``1``): a public 5-character *slot* (25 bits; names the
-  relay mailbox that carries the offer), an 18-character *secret* (90 bits) and one Luhn mod 32
-  check character that catches every single-character typo and adjacent swaps. The offer *blob*
-  holds the account keys, relay URL and username, encrypted with XChaCha20-Poly1305 under
+  relay mailbox, or the LAN announcement, that carries the offer), an 18-character *secret* (90
+  bits) and one Luhn mod 32 check character that catches every single-character typo and adjacent
+  swaps. The offer *blob* holds the account keys, relay URL and username (both empty for a LAN-only
+  device) and, optionally, the keyrings of LAN-only folders (:class:`LinkedFolder`; a relay hands
+  those out wrapped instead), encrypted with XChaCha20-Poly1305 under
   ``Argon2id(slot || secret, random salt)``; the Argon2 limits and salt travel in the blob's
   authenticated header, and the limits accepted on opening are capped so a forged blob cannot make
-  a device allocate gigabytes. Whoever stores the blob (the relay) must still guess 90 bits through
-  Argon2id. The code is for one transfer and should expire with its mailbox.
+  a device allocate gigabytes. Whoever stores the blob (the relay, or anyone on the LAN who asks
+  the offering device for it) must still guess 90 bits through Argon2id. The code is for one
+  transfer and should expire with its mailbox.
 - **Folder keyring** (:class:`FolderKeyring`): 32 random bytes per epoch. A key is handed to a
   member *wrapped*: sign-then-seal — the wrapper's account key signs
   ``"cove.folder-key.v1\\0" | folder | epoch | key | recipient box_pk``, and key, signer and signature
@@ -58,6 +61,7 @@ from nacl.signing import SigningKey, VerifyKey
 
 from sync.atomic import replace_file
 from sync.errors import CoveError
+from sync.wire.ids import is_folder_id
 
 # --- errors ------------------------------------------------------------------------------------------
 
@@ -293,12 +297,22 @@ def new_code() -> LinkCode:
 
 
 @dataclass(frozen=True)
+class LinkedFolder:
+    """A LAN-only folder handed over with the account keys: its ID, label and keyring."""
+
+    id: str
+    label: str
+    keyring: FolderKeyring
+
+
+@dataclass(frozen=True)
 class LinkedAccount:
     """What a new device receives through linking."""
 
     account_keys: AccountKeys
     relay_url: str
     username: str
+    folders: tuple[LinkedFolder, ...] = ()
 
 
 def _link_key(code: LinkCode, salt: bytes, opslimit: int, memlimit: int) -> bytes:
@@ -308,7 +322,8 @@ def _link_key(code: LinkCode, salt: bytes, opslimit: int, memlimit: int) -> byte
 
 class LinkOffer(NamedTuple):
     """A pairing code (show it, or :func:`link_qr_payload` as a QR code) and the sealed offer blob
-    (put it in the relay mailbox named :attr:`slot`). Unpacks as ``code, blob``."""
+    (put it in the relay mailbox named :attr:`slot`, or serve it on the LAN under that slot:
+    :mod:`sync.lan.pairing`). Unpacks as ``code, blob``."""
 
     code: str
     blob: bytes
@@ -327,22 +342,27 @@ class LinkOffer(NamedTuple):
         opslimit: int = LINK_OPSLIMIT,
         memlimit: int = LINK_MEMLIMIT,
         code: LinkCode | None = None,
+        folders: Iterable[LinkedFolder] = (),
     ) -> LinkOffer:
+        """Seal ``account_keys`` (and the keyrings of ``folders``, for LAN linking) under a new code."""
         code = code or new_code()
         salt = secrets.token_bytes(argon2id.SALTBYTES)
         nonce = secrets.token_bytes(24)
         header = _LINK_HEADER.pack(
             LINK_MAGIC, LINK_VERSION, opslimit, memlimit, salt, code.slot.encode(), nonce
         )
-        body = json.dumps(
-            {
-                "account": _b64(account_keys.to_bytes()),
-                "created_at": int(time.time()),
-                "relay_url": relay_url,
-                "username": username,
-            },
-            sort_keys=True,
-        ).encode("utf-8")
+        doc: dict[str, Any] = {
+            "account": _b64(account_keys.to_bytes()),
+            "created_at": int(time.time()),
+            "relay_url": relay_url,
+            "username": username,
+        }
+        folders = list(folders)
+        if folders:  # absent from relay offers (and from offers of older versions): still opens
+            doc["folders"] = [
+                {"id": f.id, "label": f.label, "keyring": _b64(f.keyring.to_bytes())} for f in folders
+            ]
+        body = json.dumps(doc, sort_keys=True).encode("utf-8")
         key = _link_key(code, salt, opslimit, memlimit)
         sealed = crypto_aead_xchacha20poly1305_ietf_encrypt(body, header, nonce, key)
         return cls(code.text, header + sealed)
@@ -386,25 +406,48 @@ def accept_link(code: str | LinkCode, blob: bytes) -> LinkedAccount:
         relay_url, username = data["relay_url"], data["username"]
         if not isinstance(relay_url, str) or not isinstance(username, str):
             raise TypeError("relay_url and username must be strings")
-    except (ValueError, KeyError, TypeError) as exc:
+        folders = _linked_folders(data.get("folders", []))
+    except (ValueError, KeyError, TypeError, KeyFileError) as exc:
         raise LinkError(f"the link offer is corrupt: {exc}") from None
-    return LinkedAccount(account, relay_url, username)
+    return LinkedAccount(account, relay_url, username, folders)
+
+
+def _linked_folders(items: Any) -> tuple[LinkedFolder, ...]:
+    if not isinstance(items, list):
+        raise TypeError("folders must be a list")
+    out: list[LinkedFolder] = []
+    for item in items:
+        if not isinstance(item, dict):
+            raise TypeError("a folder must be an object")
+        folder_id, label = item["id"], item.get("label", "")
+        if not is_folder_id(folder_id) or not isinstance(label, str):  # an ID names a directory
+            raise ValueError(f"bad folder ID or label: {folder_id!r}")
+        keyring = FolderKeyring.from_bytes(_unb64(item["keyring"], "keyring"), source=f"keyring of {folder_id}")
+        if keyring.folder != folder_id or not len(keyring):
+            raise ValueError(f"the keyring of folder {folder_id} is for another folder or empty")
+        if any(f.id == folder_id for f in out):
+            raise ValueError(f"folder {folder_id} appears twice")
+        out.append(LinkedFolder(folder_id, label, keyring))
+    return tuple(out)
 
 
 def link_qr_payload(code: str, relay_url: str) -> str:
-    """The text of a link QR code: ``cove://link?code=...&relay=...`` (render with segno)."""
+    """The text of a link QR code: ``cove://link?code=...&relay=...`` (render with segno); without
+    a relay (LAN linking) just ``cove://link?code=...``."""
     text = parse_code(code).text
-    return f"{QR_SCHEME}://link?" + urllib.parse.urlencode({"code": text, "relay": relay_url})
+    params = {"code": text, "relay": relay_url} if relay_url else {"code": text}
+    return f"{QR_SCHEME}://link?" + urllib.parse.urlencode(params)
 
 
 def parse_qr_payload(text: str) -> tuple[str, str]:
-    """``(code, relay_url)`` from a scanned :func:`link_qr_payload` text."""
+    """``(code, relay_url)`` from a scanned :func:`link_qr_payload` text; ``relay_url`` is empty
+    when the QR code names no relay (the offer waits on the LAN)."""
     parts = urllib.parse.urlsplit(text.strip())
     if parts.scheme != QR_SCHEME or parts.netloc != "link":
         raise LinkError("this QR code is not a Cove device link")
     query = urllib.parse.parse_qs(parts.query)
     try:
-        code, relay = query["code"][0], query["relay"][0]
+        code, relay = query["code"][0], (query.get("relay") or [""])[0]
     except (KeyError, IndexError):
         raise LinkError("the Cove link QR code is incomplete") from None
     return parse_code(code).text, relay

@@ -16,6 +16,9 @@ linking"). Two steps, one per device:
 
 The QR payload is :func:`sync.keys.link_qr_payload` plus a ``user`` parameter (ignored by readers
 that do not know it), so scanning it fills in relay and username.
+
+Devices with no relay link over the LAN instead (:mod:`sync.lan.linking`, same offer and code);
+:meth:`sync.engine.Engine.link_offer` / ``link_accept`` choose.
 """
 
 from __future__ import annotations

@@ -110,6 +110,13 @@ class Discovery:
         self.on_change(device, addrs)
 
 
+def interfaces_from_env() -> list[str] | None:
+    """The addresses in ``$COVE_LAN_INTERFACES`` (comma-separated; tests set ``127.0.0.1``), or
+    None for every interface. What the engine's LAN sync and LAN linking both use."""
+    value = os.environ.get("COVE_LAN_INTERFACES", "")
+    return [a.strip() for a in value.split(",") if a.strip()] or None
+
+
 def enable_loopback_multicast() -> bool:
     """Turn on multicast on ``lo`` (needs root; idempotent). True when it is on afterwards."""
     import subprocess

@@ -1,8 +1,9 @@
-"""Setting up devices for LAN-only sync without a relay (tests, the benchmark, and the basis of
-a future "link over LAN" flow): the account key and a folder key written into a device's home.
+"""Setting up devices for LAN-only sync without a relay in one step, for the tests and the
+benchmark: the account key and a folder key written straight into a device's home.
 
-Linking a second device over the LAN (moving the account key to it) is not built yet; today the
-keys get there by device linking through a relay, or by this function.
+People link a second device over the LAN with ``cove link`` / ``cove link CODE``
+(:mod:`sync.lan.linking`, :mod:`sync.lan.pairing`), which moves the same keys sealed under a
+pairing code; this shortcut skips the code and the network.
 """
 
 from __future__ import annotations
