@@ -145,6 +145,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     sub.add_parser("peers", help="devices on the LAN and the path in use (LAN or relay)")
 
+    s = sub.add_parser("devices", help="this account's devices; `cove devices revoke ID` removes one")
+    dsub = s.add_subparsers(dest="devices_command", metavar="ACTION")
+    r = dsub.add_parser("revoke", help="remove a device from the account: LAN peers and the relay refuse it from now on")
+    r.add_argument("device", metavar="DEVICE_ID_OR_PREFIX", help="its ID as `cove devices` shows it (a unique prefix will do)")
+
     s = sub.add_parser("daemon", help="watch all folders and keep the index current until stopped")
     s.add_argument("--once", action="store_true", help="scan and sync every folder once, then exit")
     return p
@@ -402,6 +407,42 @@ def _cmd_peers(engine: Engine, args: argparse.Namespace) -> int:
     return peers_command(engine)
 
 
+def _cmd_devices(engine: Engine, args: argparse.Namespace) -> int:
+    from sync import devices
+
+    if args.devices_command == "revoke":
+        r = asyncio.run(devices.revoke(engine, args.device))
+        label = f"{r.device_id}" + (f" ({r.name})" if r.name else "")
+        print(f"{label} was already revoked." if r.already_revoked else f"Revoked {label}.")
+        print("LAN peers refuse it from now on (a running daemon passes the revocation on at once).")
+        if r.relay == "revoked":
+            print("The relay revoked it too.")
+        elif r.relay == "not registered":
+            print("The relay does not know this device (LAN only).")
+        elif r.relay:
+            print(f"cove: could not revoke it on the relay: {r.relay}; run the command again", file=sys.stderr)
+            return 1
+        return 0
+    listing = asyncio.run(devices.list_devices(engine))
+    if not listing.daemon_running:
+        print("(the daemon is not running: no LAN connection state)")
+    if listing.relay_error:
+        print(f"(the relay's device list is unavailable: {listing.relay_error})")
+    print(f"{'device':15}  {'name':20}  state")
+    for d in listing.rows:
+        state = ["this device"] if d.this_device else []
+        if d.revoked:
+            state.append("revoked")
+        elif d.connected:
+            state.append("connected (LAN)")
+        elif d.last_seen and not d.this_device:
+            state.append(f"last seen {dt.datetime.fromtimestamp(d.last_seen):%Y-%m-%d %H:%M}")
+        if d.on_relay:
+            state.append("on the relay")
+        print(f"{d.device_id[:15]}  {d.name[:20]:20}  {', '.join(state) or '-'}")
+    return 0
+
+
 def _cmd_gui(engine: Engine, args: argparse.Namespace) -> int:
     from app.main import main as app_main
 
@@ -424,6 +465,7 @@ COMMANDS = {
 }
 
 COMMANDS.update(SHARE_COMMANDS)
+COMMANDS["devices"] = _cmd_devices
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -15,8 +15,10 @@ Everything after the two clear hellos travels as frames ``u32 length || secretst
 ciphertext`` (XChaCha20-Poly1305, one stream per direction, so frames cannot be reordered,
 replayed, dropped or moved between directions without detection). The signatures bind each
 device key to this connection's ephemeral keys and role; the certificate binds the device key to
-the account (:mod:`sync.lan.certs`). A peer whose certificate does not verify gets nothing but the
-responder's ephemeral key: the connection is closed before any folder is named.
+the account (:mod:`sync.lan.certs`). A peer whose certificate does not verify, or whose device
+the account revoked (``refuse``: the directory's revocations and the relay's revoked devices),
+gets nothing but the responder's ephemeral key: the connection is closed before any folder is
+named.
 
 A message is ``u32 header_length || header (JSON object) || body (bytes)``. Frames larger than
 :data:`MAX_FRAME`, headers larger than :data:`MAX_HEADER`, undecryptable frames and non-object
@@ -203,11 +205,14 @@ async def handshake(
     expected_peer: str | None = None,
     throttle: Throttle | None = None,
     timeout: float = HANDSHAKE_TIMEOUT_S,
+    refuse: Callable[[str], bool] | None = None,
 ) -> Channel:
-    """Run the handshake; returns an open :class:`Channel` or raises (and closes the stream)."""
+    """Run the handshake; returns an open :class:`Channel` or raises (and closes the stream).
+    ``refuse(device_id)`` true: the peer's device was revoked; it is refused like a non-member."""
     try:
         return await asyncio.wait_for(
-            _handshake(reader, writer, initiator, device_key, cert, account_sign_pk, expected_peer, throttle), timeout
+            _handshake(reader, writer, initiator, device_key, cert, account_sign_pk, expected_peer, throttle, refuse),
+            timeout,
         )
     except TimeoutError as e:
         writer.close()
@@ -226,6 +231,7 @@ async def _handshake(
     account_sign_pk: bytes,
     expected_peer: str | None,
     throttle: Throttle | None,
+    refuse: Callable[[str], bool] | None = None,
 ) -> Channel:
     eph_pk, eph_sk = sodium.crypto_kx_keypair()
     writer.write(MAGIC + eph_pk)
@@ -274,6 +280,8 @@ async def _handshake(
             raise AuthenticationFailed(f"peer sent an unreadable certificate: {e}") from e
         if not peer_cert.verify(account_sign_pk):
             raise AuthenticationFailed("peer is not a device of this account (certificate does not verify)")
+        if refuse is not None and refuse(peer_cert.device_id):
+            raise AuthenticationFailed(f"peer {peer_cert.device_id[:7]} is a revoked device of this account")
         try:
             VerifyKey(peer_cert.device_pk).verify(_auth_bytes(peer_role, th), sig)
         except (BadSignatureError, ValueError, TypeError) as e:

@@ -7,12 +7,17 @@
 * :func:`attach_folder` — a folder's transport: the relay client wrapped so LAN peers hear about
   appends (relay folders), or :class:`~sync.lan.null_transport.NullTransport` (LAN-only folders);
   then the folder joins the LAN service, which puts LAN sources in front of the relay's blocks.
+  With a relay, the relay's device list is read now and every :data:`RELAY_DEVICES_EVERY_S`
+  (:func:`watch_relay_devices`): devices revoked there are refused on the LAN too.
+* The status writer also re-reads ``devices.json`` (cheap when unchanged), so a revocation made
+  by ``cove devices revoke`` in another process reaches the running daemon within a second.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import weakref
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -26,6 +31,8 @@ from sync.lan.null_transport import NotifyingTransport, NullTransport
 from sync.lan.service import LanService
 
 LOCAL_USERNAME = "local"
+RELAY_DEVICES_EVERY_S = 300.0
+_relay_watch: weakref.WeakKeyDictionary[LanService, asyncio.Task] = weakref.WeakKeyDictionary()
 
 
 def lan_dir(engine: Any) -> Path:
@@ -48,11 +55,21 @@ def make_lan_service(engine: Any, report: Callable[[str], None] = lambda line: N
 
 
 async def _write_status_periodically(lan: LanService, stop: asyncio.Event, every_s: float = 0.5) -> None:
-    """Byte counters move without events; refresh the status file ``cove peers`` reads."""
+    """Byte counters move without events; refresh the status file ``cove peers`` reads. Also picks
+    up revocations another process wrote into the device directory."""
     while not stop.is_set():
         with contextlib.suppress(asyncio.TimeoutError):
             await asyncio.wait_for(stop.wait(), every_s)
+        lan.directory.reload()
         lan._write_status()
+
+
+async def watch_relay_devices(lan: LanService, client: Any, every_s: float = RELAY_DEVICES_EVERY_S) -> None:
+    """The relay's device list now and then: devices revoked on the relay are refused on the LAN."""
+    while True:
+        with contextlib.suppress(CoveError):
+            lan.directory.note_relay_revoked(await client.devices())
+        await asyncio.sleep(every_s)
 
 
 def attach_folder(engine: Any, lan: LanService, folder: FolderConfig, client: Any | None = None) -> Any:
@@ -63,6 +80,8 @@ def attach_folder(engine: Any, lan: LanService, folder: FolderConfig, client: An
             raise CoveError(f"{folder.path}: this device has no key for the folder; link it to a device that has", folder.path)
         if folder.relay and client is not None:
             transport: Any = NotifyingTransport(LimitedTransport(client, lan.limits.relay), lan.on_append, lan.directory)
+            if lan not in _relay_watch:
+                _relay_watch[lan] = lan._spawn(watch_relay_devices(lan, client))
         else:
             transport = NullTransport(lan.directory, lan.on_append)
         runner.attach_transport(transport, keyring, engine.identity, engine.config.device_name or engine.identity.short_id)

@@ -5,15 +5,20 @@ stored with its head before it is "appended"); here the append only tells the LA
 this device's log grew, so connected peers are notified and pull it. There are no blocks to upload
 (peers read them from our files) and nothing to fetch (peers' entries arrive through
 ``Syncer.ingest``). The device list the syncer verifies signatures against is the directory of
-device certificates verified on the LAN.
+device certificates verified on the LAN, with the account's revocations (revoked devices are
+listed with ``revoked=True``, so the syncer refuses their entries).
 
 :class:`NotifyingTransport` wraps a real relay transport the same way, so LAN peers of a relay
-folder hear about local changes at once even while the relay is unreachable.
+folder hear about local changes at once even while the relay is unreachable. Its device list
+merges the relay's (authoritative for the account: it knows revocations) with the directory's; a
+device either of them revoked is revoked, and the relay's revoked devices are handed to the
+directory so the LAN refuses them too.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from typing import Any
 
 from sync.errors import CoveError
@@ -84,13 +89,27 @@ class NotifyingTransport:
         return await self.inner.append(folder, entry)
 
     async def devices(self) -> list[DeviceInfo]:
-        out = {d.device_id: d for d in (self.directory.devices() if self.directory else [])}
+        return merge_devices(self.directory, await self._relay_devices())
+
+    async def _relay_devices(self) -> list[DeviceInfo] | None:
         try:
-            out.update({d.device_id: d for d in await self.inner.devices()})  # the relay knows revocations
+            return list(await self.inner.devices())
         except CoveError:
-            if not out:
+            if self.directory is None or not self.directory.devices():
                 raise
-        return list(out.values())
+            return None  # the relay is unreachable: the directory fills in
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.inner, name)
+
+
+def merge_devices(directory: DeviceDirectory | None, relay: list[DeviceInfo] | None) -> list[DeviceInfo]:
+    """The relay's device list over the directory's; revoked when either says so. The relay's
+    revoked devices are noted in the directory (the LAN service then refuses them)."""
+    out = {d.device_id: d for d in (directory.devices() if directory else [])}
+    for d in relay or []:
+        known = out.get(d.device_id)
+        out[d.device_id] = replace(d, revoked=True) if known is not None and known.revoked else d
+    if directory is not None and relay:
+        directory.note_relay_revoked(relay)
+    return list(out.values())

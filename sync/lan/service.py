@@ -3,8 +3,10 @@
 One :class:`LanService` per engine. It listens for peers, dials the ones discovery reports
 (the device with the smaller ID dials; the other dials too if nothing arrived after a grace
 period), and keeps at most one session per peer. After the handshake (:mod:`sync.lan.channel`)
-each side sends ``hello`` with the folders the peer may see (:class:`~sync.lan.certs.Membership`)
-and the device certificates it knows; the intersection is what the session shares.
+each side sends ``hello`` with the folders the peer may see (:class:`~sync.lan.certs.Membership`),
+the device certificates it knows and the account's device revocations; the intersection of the
+folders is what the session shares. A revoked device is refused in the handshake; learning a new
+revocation closes that device's session at once and sends every other peer a fresh ``hello``.
 
 Per shared folder, a *pull* from a peer is::
 
@@ -27,7 +29,7 @@ type        header                                               reply
 ``entries`` folder, device, after, limit                         body: zstd(JSON list of entries)
 ``block``   folder, hash (hex), size                             body: the block's plaintext
 ``delta``   folder, blocks [[hash, size]...]; body: signature    body: librsync delta
-``hello``   folders, certs (notification)                        –
+``hello``   folders, certs, revoked (notification)               –
 ``changed`` folder (notification)                                –
 ==========  ===================================================  ================================
 """
@@ -53,10 +55,11 @@ from sync.lan.certs import (
     CertificateError,
     DeviceCertificate,
     DeviceDirectory,
+    DeviceRevocation,
     Membership,
     SameAccount,
 )
-from sync.lan.channel import ChannelError, handshake
+from sync.lan.channel import MAX_HEADER, ChannelError, handshake
 from sync.lan.limits import Limits, Pauses
 from sync.lan.session import BadRequest, RequestFailed, Session
 from sync.lan.sources import (
@@ -78,6 +81,8 @@ ENTRIES_PER_REQUEST = 500
 MAX_ENTRIES_BYTES = 8 * 1024 * 1024
 MAX_SIGNATURE = 1024 * 1024
 MAX_CERTS = 1000
+MAX_REVOKED = 256  # revocations in one hello (the newest); with the certificates within HELLO_BUDGET
+HELLO_BUDGET = MAX_HEADER - 16 * 1024
 FORK_ERROR_PATH = ".cove/lan/fork"
 
 
@@ -184,6 +189,7 @@ class LanService:
         self.pulls_done = 0  # pulls that completed (tests wait on this through conditions)
         self.changed = asyncio.Event()  # set whenever something a test or status may wait on moved
         directory.add(cert)
+        directory.on_revoked.append(self._revoked_callback)
 
     @property
     def device_id(self) -> str:
@@ -266,7 +272,7 @@ class LanService:
         try:
             chan = await handshake(
                 reader, writer, initiator=False, device_key=self.identity.signing_key, cert=self.cert,
-                account_sign_pk=self.account_sign_pk, throttle=self._throttle(),
+                account_sign_pk=self.account_sign_pk, throttle=self._throttle(), refuse=self.directory.is_revoked,
             )
         except (ChannelError, OSError) as e:
             self.report(f"lan: refused a connection: {e}")
@@ -286,6 +292,7 @@ class LanService:
         chan = await handshake(
             reader, writer, initiator=True, device_key=self.identity.signing_key, cert=self.cert,
             account_sign_pk=self.account_sign_pk, expected_peer=expected, throttle=self._throttle(),
+            refuse=self.directory.is_revoked,
         )
         return await self._open_session(chan)
 
@@ -306,14 +313,59 @@ class LanService:
         peer.last_error = ""
         self.directory.add(chan.peer)
         session.start()
-        ours = self.membership.folders_for(chan.peer, [f for f in self.folders if not self.pauses.folder_paused(f)])
-        await session.notify({
-            "t": "hello", "folders": sorted(ours),
-            "certs": [c.to_wire() for c in self.directory.certificates()][:MAX_CERTS],
-        })
+        await session.notify(self._hello(chan.peer))
         self.report(f"lan: connected to {chan.peer_id[:7]}")
         self._changed()
         return session
+
+    def _hello(self, peer: DeviceCertificate) -> dict[str, Any]:
+        ours = self.membership.folders_for(peer, [f for f in self.folders if not self.pauses.folder_paused(f)])
+        newest = sorted(self.directory.revocations(), key=lambda r: (-r.revoked_at, r.device_id))[:MAX_REVOKED]
+        revoked = [r.to_wire() for r in newest]
+        budget = HELLO_BUDGET - len(json.dumps(revoked)) - len(json.dumps(sorted(ours)))
+        certs = []
+        for c in self.directory.certificates()[:MAX_CERTS]:  # revocations first: they matter more
+            w = c.to_wire()
+            budget -= len(json.dumps(w)) + 2
+            if budget < 0:
+                break
+            certs.append(w)
+        return {"t": "hello", "folders": sorted(ours), "certs": certs, "revoked": revoked}
+
+    def _revoked_callback(self, device_ids: set[str]) -> None:
+        loop = self.loop
+        try:
+            running = asyncio.get_running_loop()
+        except RuntimeError:
+            running = None
+        if loop is not None and running is not loop and not loop.is_closed():
+            loop.call_soon_threadsafe(self.refuse_revoked, device_ids)  # told from another thread
+        else:
+            self.refuse_revoked(device_ids)
+
+    def refuse_revoked(self, device_ids: set[str]) -> None:
+        """The account revoked ``device_ids`` (a peer's hello, ``cove devices revoke``, the relay's
+        device list): close their sessions now, make the syncers look them up again (they are
+        refused from now on), and pass the news to every other peer in a fresh ``hello``."""
+        for device_id in device_ids:
+            if device_id == self.device_id:
+                self.report("lan: this device was removed from the account; peers refuse it")
+                continue
+            for f in self.folders.values():
+                # The syncer caches device lists; drop the entry so it asks the transport again.
+                # (Wiring request: Syncer should expose this as a public forget_device().)
+                cache = getattr(f.syncer, "_devices", None)
+                if isinstance(cache, dict):
+                    cache.pop(device_id, None)
+            peer = self.peers.get(device_id)
+            if peer is not None and peer.session is not None and not peer.session.closed.is_set():
+                peer.session.close()
+                self.report(f"lan: {device_id[:7]} was revoked; disconnected")
+        for p in self.peers.values():
+            s = p.session
+            if s is not None and not s.closed.is_set() and p.device_id not in device_ids:
+                self._spawn(s.notify(self._hello(s.channel.peer)))
+        self._changed()
 
     def _closed(self, session: Session) -> None:
         self.closed_bytes_in += session.channel.counters.bytes_in
@@ -345,7 +397,8 @@ class LanService:
         peer.discovered = True
         peer.last_seen = self.clock()
         self._changed()
-        if peer.session is None and not peer.dialing and not self.pauses.peer_paused(device_id) and not self._stopping:
+        if (peer.session is None and not peer.dialing and not self.pauses.peer_paused(device_id) and not self._stopping
+                and not self.directory.is_revoked(device_id)):
             peer.dialing = True
             self._spawn(self._dial(peer))
 
@@ -384,8 +437,15 @@ class LanService:
         if t == "hello":
             folders = h.get("folders")
             certs = h.get("certs")
-            if not isinstance(folders, list) or not isinstance(certs, list) or len(certs) > MAX_CERTS:
+            revoked = h.get("revoked", [])  # absent from peers older than revocations
+            if (not isinstance(folders, list) or not isinstance(certs, list) or len(certs) > MAX_CERTS
+                    or not isinstance(revoked, list) or len(revoked) > MAX_REVOKED):
                 raise BadRequest("bad_hello")
+            for w in revoked:  # first: a certificate of a device revoked in the same hello is refused
+                with contextlib.suppress(CertificateError):
+                    self.directory.revoke(DeviceRevocation.from_wire(w))
+            if self.directory.is_revoked(session.peer_id):
+                return None  # the peer itself is revoked: its session was closed just now
             for w in certs:
                 with contextlib.suppress(CertificateError):
                     self.directory.add(DeviceCertificate.from_wire(w))
