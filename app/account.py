@@ -24,8 +24,8 @@ from sync.account import NeedsLink, load_account_keys
 
 NEEDS_LINK = ("Signed in, but this account's encryption keys live on your other devices — the relay never "
               "holds them, so this device cannot read your folders yet. Link this device from one that is "
-              "set up, then sign in here again. (Device linking is not in this version of Cove yet; until "
-              "then this device can sync on your network.)")
+              "set up: on that device open Devices → Link a new device, and here enter its code under "
+              "Devices → Join with a code (with this relay and your password).")
 
 
 @dataclass(frozen=True)

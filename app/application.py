@@ -139,6 +139,14 @@ class CoveApp(QObject):
             self.host.start()
             self.window.show()
 
+        if choice.link_code:
+            # link first; the other device's folders are then offered on the Devices page
+            self.host.start()
+            self.window.show_page(Page.DEVICES)
+            self.window.show()
+            self.window.devices.join_code.setText(choice.link_code)
+            self.window.devices.join()
+            return
         if choice.signed_in:
             # a relay folder (new, or joined): added before Engine.run starts, so the run connects
             task = self.relay.add_folder(choice.folder, choice.relay_folder_id)
@@ -164,6 +172,7 @@ class CoveApp(QObject):
     async def shutdown(self) -> None:
         """Stop the engine, let jobs finish, close the indexes."""
         self.notifier.flush()
+        await self.window.devices.close_down()  # stop serving a pairing code
         await self.host.stop()
         while not self.jobs.idle:
             await asyncio.sleep(0.02)  # pool results are delivered by the Qt loop we are running on

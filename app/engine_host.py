@@ -343,11 +343,12 @@ class EngineHost(QObject):
     def call(self, fn: Callable[..., Any], *args: Any, on_done=None, on_error=None) -> None:
         self.jobs.submit(fn, *args, on_done=on_done, on_error=on_error)
 
-    def add_folder(self, path: Path, on_done=None, on_error=None) -> None:
-        """A LAN folder: added and opened off the GUI thread, then started in the running engine."""
+    def add_folder(self, path: Path, on_done=None, on_error=None, folder_id: str | None = None) -> None:
+        """A LAN folder: added and opened off the GUI thread, then started in the running engine.
+        ``folder_id`` joins a folder of another device of the account (its key came by linking)."""
 
         def work() -> FolderConfig:
-            folder = self.engine.add_folder(path)
+            folder = self.engine.add_folder(path, folder_id=folder_id)
             self.engine.runner(folder.id)
             return folder
 

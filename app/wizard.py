@@ -1,8 +1,9 @@
 """The first-run wizard: choose a folder (default ~/Cove), LAN-only or a relay; for a relay, sign in
 (for real, through :class:`app.account.RelayAccount`: the account key fingerprint is shown, or what
 to do when the keys live on another device) and choose a new relay folder or one already on the
-relay; link to an existing device. Adding the folder is left to :class:`app.application.CoveApp`,
-which acts on :attr:`FirstRunWizard.choice`."""
+relay; link to an existing device (a pairing code: the app then links on the Devices page and offers
+the other device's folders there, instead of starting a new folder). Adding the folder or linking is
+left to :class:`app.application.CoveApp`, which acts on :attr:`FirstRunWizard.choice`."""
 
 from __future__ import annotations
 
@@ -28,7 +29,6 @@ from PySide6.QtWidgets import (
 
 from app.account import RelayAccount, RemoteFolder
 from app.icons import icon
-from app.pages.devices import LINK_DISABLED
 from app.settings import SyncMode, validate_relay_url
 
 
@@ -40,6 +40,7 @@ class WizardChoice:
     relay_account: str = ""
     signed_in: bool = False  # the relay sign-in succeeded and this device holds the account keys
     relay_folder_id: str | None = None  # join this folder on the relay (None: a new relay folder)
+    link_code: str = ""  # link to an existing device with this pairing code instead of adding the folder
 
 
 def default_folder() -> Path:
@@ -255,9 +256,10 @@ class LinkPage(QWizardPage):
         super().__init__(parent)
         self.setTitle("Link to an existing device")
         self.setSubTitle("Already use Cove on another device? Link this one to share your account and folders.")
-        self.code = QLineEdit(placeholderText="pairing code shown on your other device")
-        self.code.setEnabled(False)
-        note = QLabel(LINK_DISABLED + " Click Finish to start syncing this device's folder.")
+        self.code = QLineEdit(placeholderText="pairing code shown on your other device (optional)")
+        note = QLabel("On your other device open Devices → Link a new device and enter the code it shows here. "
+                      "Cove then links this device and lists that device's folders for you to add. Leave it "
+                      "empty to start syncing the folder you chose as a new Cove folder.")
         note.setWordWrap(True)
         note.setStyleSheet("color:#666")
         v = QVBoxLayout(self)
@@ -296,4 +298,5 @@ class FirstRunWizard(QWizard):
             relay_account=self.sign_in_page.account.text().strip() if relay else "",
             signed_in=relay and self.sign_in_page.signed_in,
             relay_folder_id=self.sign_in_page.folder_id() if relay else None,
+            link_code=self.link_page.code.text().strip(),
         )

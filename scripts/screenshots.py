@@ -19,20 +19,25 @@ from collections.abc import Callable
 from pathlib import Path
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+os.environ.setdefault("COVE_LAN_INTERFACES", "127.0.0.1")  # LAN discovery on loopback only
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import qasync
+from nacl.signing import SigningKey
 from PySide6.QtGui import QColor, QImage, QPainter
 from PySide6.QtWidgets import QApplication, QWidget
 
 from app.account import RemoteFolder
 from app.application import CoveApp
+from app.linking import Offer, Via
 from app.main_window import Page
 from app.wizard import FirstRunWizard
-from sync.account import LoginResult
+from sync.account import LoginResult, load_account_keys
 from sync.config import Dirs
 from sync.engine import Engine
 from sync.history import ArchiveReason, Keep
+from sync.keys import link_qr_payload, new_code
+from sync.lan.certs import DeviceCertificate, DeviceDirectory
 
 NOTES_V1 = "Groceries\n- apples\n- bread\n- coffee\n"
 NOTES_V2 = "Groceries\n- apples\n- sourdough bread\n- coffee\n- oat milk\n"
@@ -83,6 +88,10 @@ def sample_home(base: Path) -> tuple[Dirs, Path]:
         engine.scan(folder.id)
         runner.index.record_errors([("Documents/locked.pdf", "permission_denied",
                                      "cannot read its contents: Permission denied")])
+    # a second device of the account, known from an earlier LAN session (for the Devices page)
+    account = load_account_keys(dirs)
+    directory = DeviceDirectory(account.sign_pk, dirs.data / "lan" / "devices.json")
+    directory.add(DeviceCertificate.issue(account.signing_key, bytes(SigningKey.generate().verify_key), "local"))
     return dirs, root
 
 
@@ -153,7 +162,20 @@ def main(out: Path) -> int:
         grab(w, out / "conflicts.png")
 
         w.show_page(Page.DEVICES)
+        devices = w.devices
+        wait(qapp, lambda: devices.devices_table.rowCount() == 2)
+        # what the page shows while a LAN pairing code is offered (tests/app/test_devices.py links for real)
+        code = new_code().text
+        offer = Offer(code, link_qr_payload(code, ""), load_account_keys(dirs).fingerprint(), Via.LAN, 600.0,
+                      time.monotonic() + 582.4, folders=("Cove",))
+        devices.linking.offer = offer
+        devices._offered(offer)
+        devices.offer_button.setEnabled(False)
+        devices.join_code.setText("cove://link?code=…")
+        qapp.processEvents()
         grab(w, out / "devices.png")
+        devices._tick.stop()
+        devices.linking.offer = None
         w.show_page(Page.SETTINGS)
         wait(qapp, lambda: app.jobs.idle and bool(w.settings.ignore_edit.toPlainText()))
         grab(w, out / "settings.png")

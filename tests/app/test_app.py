@@ -13,6 +13,7 @@ from app.engine_host import AppState
 from app.main_window import Page
 from app.settings import SyncMode, load_settings
 from app.tree_model import Role
+from sync.account import load_account_keys
 from sync.config import Dirs, read_marker
 from sync.engine import Engine
 from sync.history import ArchiveReason, Keep
@@ -234,10 +235,11 @@ def test_activity_lists_errors_with_advice(make_app, folder, dirs, qtbot) -> Non
 def test_devices_page(make_app, folder, qtbot) -> None:
     app = make_app()
     d = app.window.devices
-    assert not d.qr.pixmap().isNull() and d.qr.pixmap().width() > 100
     assert app.engine.identity.device_id == d.device_id
-    assert d.peers_empty.isVisibleTo(d) and d.linked_empty.isVisibleTo(d)
-    assert not d.link_button.isEnabled() and d.link_button.toolTip()
+    assert load_account_keys(app.dirs).fingerprint() in d.fingerprint_label.text()
+    assert d.offer_button.isEnabled() and d.offer_box.isHidden()  # linking: tests/app/test_devices.py
+    assert d.join_button.isEnabled() and d.relay_fields.isHidden()
+    assert d.peers_empty.isVisibleTo(d)
 
 
 def test_wizard_creates_the_folder_and_starts_the_engine(make_app, dirs, tmp_path, qtbot) -> None:
@@ -259,7 +261,7 @@ def test_wizard_creates_the_folder_and_starts_the_engine(make_app, dirs, tmp_pat
     wiz.back()
     wiz.mode_page.lan.setChecked(True)
     wiz.next()
-    assert wiz.currentPage() is wiz.link_page and not wiz.link_page.code.isEnabled()
+    assert wiz.currentPage() is wiz.link_page and wiz.link_page.code.isEnabled() and not wiz.choice.link_code
     with qtbot.waitSignal(app.started, timeout=WAIT):
         wiz.button(QWizard.WizardButton.FinishButton).click()
     assert read_marker(target) is not None
