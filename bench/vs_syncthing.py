@@ -141,7 +141,7 @@ class CovePair:
             logf = open(self.base / f"{n}.log", "w")  # noqa: SIM115
             self.procs[n] = subprocess.Popen(
                 [sys.executable, "-m", "sync.lan.node", "--home", str(self.homes[n]), "--interfaces", "127.0.0.1",
-                 "--listen", "127.0.0.1", "--quiet"],
+                 "--listen", "127.0.0.1", "--quiet", "--log-level", os.environ.get("COVE_BENCH_LOG", "WARNING")],
                 cwd=ROOT, stdout=logf, stderr=subprocess.STDOUT, env={**os.environ, "PYTHONPATH": str(ROOT)},
             )
         wait(lambda: all(any(p.get("connected") and p.get("folders") for p in self._status(n).get("peers", []))

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import enum
+import logging
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -18,7 +19,7 @@ from pathlib import Path
 from sync.config import Dirs, FolderConfig
 from sync.errors import CoveError, FolderError, NeedsConfirmation
 from sync.events import EngineEvents
-from sync.executor import Executor
+from sync.executor import Executor, choose_staging, default_staging
 from sync.history import History
 from sync.identity import DeviceIdentity
 from sync.index import Index
@@ -27,6 +28,8 @@ from sync.relay_client import RelayTransport
 from sync.scanner import Scanner, ScanResult, check_root, observe_path
 from sync.syncer import Syncer, SyncReport, TransportBlocks
 from sync.watcher import FULL, Watcher
+
+timing = logging.getLogger("cove.timing")
 
 
 class FolderState(enum.Enum):
@@ -63,6 +66,7 @@ class FolderRunner:
         self._sync_requested = False
         self._requested_scan: set[str] = set()
         self._offline = False  # the last sync failed: stay "offline" until one succeeds
+        self.staging_outside: Path | None = None  # see sync.executor.choose_staging
 
     @classmethod
     def open(cls, folder: FolderConfig, dirs: Dirs, device: str, clock: Callable[[], int]) -> FolderRunner:
@@ -72,7 +76,9 @@ class FolderRunner:
         history = History(
             root, index, folder.versioning, clock, observe=lambda r, rel: observe_path(Path(r), rel)
         )
-        return cls(folder, index, scanner, history, clock)
+        runner = cls(folder, index, scanner, history, clock)
+        runner.staging_outside = dirs.data / "folders" / folder.id / "staging"
+        return runner
 
     def attach_transport(
         self,
@@ -82,9 +88,12 @@ class FolderRunner:
         device_name: str = "",
     ) -> Syncer:
         """Sync this folder with other devices through ``transport`` (the relay, or a test relay)."""
+        staging = default_staging(self.folder.path)
+        if self.staging_outside is not None:
+            staging = choose_staging(self.folder.path, self.staging_outside)
         executor = Executor(
             self.folder.path, self.index, self.history, TransportBlocks(transport, self.folder.id, keyring),
-            clock=self.clock,
+            clock=self.clock, staging=staging,
         )
 
         async def rescan(paths: set[str]) -> None:
@@ -122,6 +131,7 @@ class FolderRunner:
     async def scan_async(self, paths: set[str] | None = None, confirm_mass_delete: bool = False) -> ScanResult:
         async with self._lock():
             self._set_state(FolderState.SCANNING)
+            t0 = time.monotonic()
             try:
                 result = await asyncio.to_thread(self.scan, paths, confirm_mass_delete)
             except NeedsConfirmation as e:
@@ -132,6 +142,8 @@ class FolderRunner:
                 self._set_state(FolderState.ERROR, str(e))
                 raise
             self._set_state(FolderState.OFFLINE if self._offline else FolderState.IDLE)
+        timing.debug("scan %s: %d paths asked, %d changes, %.3f s", self.folder.id[:8],
+                     -1 if paths is None or FULL in paths else len(paths), len(result.changes), time.monotonic() - t0)
         if result.changes:
             self.events.changes(self.folder.id, [c.record for c in result.changes], False)
         for err in result.errors:

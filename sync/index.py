@@ -351,6 +351,10 @@ class Index:
             row = self._conn.execute(f"SELECT {_FILE_COLUMNS} FROM files WHERE path=?", (path,)).fetchone()
         return _row_to_record(row) if row else None
 
+    def get_many(self, paths: Sequence[str]) -> dict[str, FileRecord]:
+        """The records of those of ``paths`` the index has."""
+        return self._get_many(paths)
+
     def _get_many(self, paths: Sequence[str]) -> dict[str, FileRecord]:
         out: dict[str, FileRecord] = {}
         with self._lock:
@@ -516,6 +520,24 @@ class Index:
             (observed.mtime_ns, observed.inode, observed.size, observed.path),
         )
 
+    def blocks_held(self, hashes: Sequence[bytes]) -> set[bytes]:
+        """Which of ``hashes`` some local file holds (by the index; readers still verify)."""
+        return set(self.block_sources_many(hashes))
+
+    def block_sources_many(self, hashes: Sequence[bytes]) -> dict[bytes, list[tuple[str, int, int]]]:
+        """:meth:`block_sources` of many blocks in a few queries: hash -> [(path, offset, size)]."""
+        out: dict[bytes, list[tuple[str, int, int]]] = {}
+        unique = list(dict.fromkeys(hashes))
+        with self._lock:
+            for i in range(0, len(unique), 500):
+                chunk = unique[i : i + 500]
+                marks = ",".join("?" * len(chunk))
+                for h, path, offset, size in self._conn.execute(
+                    f"SELECT hash, path, offset, size FROM block_locations WHERE hash IN ({marks})", chunk
+                ):
+                    out.setdefault(h, []).append((path, offset, size))
+        return out
+
     def block_sources(self, block_hash: bytes) -> list[tuple[str, int, int]]:
         """Local files that hold a block, as ``(path, offset, size)``: a download reads these
         before asking the network."""
@@ -541,6 +563,23 @@ class Index:
                 "SELECT origin, record, epoch FROM remote_records WHERE path=? ORDER BY origin", (path,)
             ).fetchall()
         return [RemoteRecord(origin, record_from_wire(json.loads(rec)), epoch) for origin, rec, epoch in rows]
+
+    def remote_for_many(self, paths: Iterable[str]) -> dict[str, list[RemoteRecord]]:
+        """:meth:`remote_for` of many paths in a few queries (paths without records are absent)."""
+        out: dict[str, list[RemoteRecord]] = {}
+        unique = list(dict.fromkeys(paths))
+        with self._lock:
+            rows = []
+            for i in range(0, len(unique), 500):
+                chunk = unique[i : i + 500]
+                marks = ",".join("?" * len(chunk))
+                rows += self._conn.execute(
+                    f"SELECT path, origin, record, epoch FROM remote_records WHERE path IN ({marks})", chunk
+                ).fetchall()
+        rows.sort(key=lambda r: (r[0], r[1]))
+        for path, origin, rec, epoch in rows:
+            out.setdefault(path, []).append(RemoteRecord(origin, record_from_wire(json.loads(rec)), epoch))
+        return out
 
     def remote_paths(self) -> list[str]:
         with self._lock:

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import time
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -35,11 +36,13 @@ from sync.fileops import resolve_inside
 from sync.identity import DeviceIdentity
 from sync.index import Index
 from sync.keys import FolderKeyring
-from sync.planner import ConflictRecord, plan
+from sync.planner import ConflictRecord, Plan, plan
 from sync.records import Block, FileRecord, FileType, RemoteRecord
 from sync.relay_client import DeviceInfo, HeadMismatch, RelayTransport
 from sync.wire.envelopes import GENESIS_HASH, MAX_BLOCKS_PER_ENTRY, LogEntry
 from sync.wire.ids import short_id
+
+timing = logging.getLogger("cove.timing")
 
 MAX_RECORDS_PER_ENTRY = 1000
 BLOCK_REFS_PER_ENTRY = min(MAX_BLOCKS_PER_ENTRY, 9000)
@@ -157,6 +160,7 @@ class Syncer:
         number of entries appended."""
         if self.authority is not None and not self.authority.can_publish():
             return 0  # sharing: a viewer's edits (or edits awaiting the newest epoch's key) stay local
+        t0 = time.monotonic()
         sent = await self._flush_outbox()
         rescans = 0
         for _ in range(100_000):  # bounded: each round publishes or advances past >= 1 row
@@ -193,6 +197,8 @@ class Syncer:
                 for r in records:
                     self.index.put_remote(self.me, r, epoch, seq)
             sent += await self._flush_outbox()
+        if sent:
+            timing.debug("publish %s: %d entries, %.3f s", self.folder[:8], sent, time.monotonic() - t0)
         return sent
 
     async def _pin(self, refs: Sequence[str], epoch: int) -> None:
@@ -515,44 +521,43 @@ class Syncer:
 
     def _local_view(self, paths: Iterable[str]) -> dict[str, FileRecord]:
         local: dict[str, FileRecord] = {}
-        for p in paths:
-            r = self.index.get(p)
-            if r is not None:
-                local[p] = r
-                if r.type is FileType.DIRECTORY:
-                    for child in self.index.records(include_deleted=True, prefix=p):
-                        local[child.path] = child
+        for p, r in self.index.get_many(list(paths)).items():
+            local[p] = r
+            if r.type is FileType.DIRECTORY:
+                for child in self.index.records(include_deleted=True, prefix=p):
+                    local[child.path] = child
         # Every ancestor's own record too: the planner reads "not in local" as "no such directory
         # here" and would otherwise give an existing ancestor a fresh version (not derived from
         # the one this device holds) and publish it, so devices end with different versions.
-        for p in list(local):
-            parts = p.split("/")
-            for i in range(1, len(parts)):
-                a = "/".join(parts[:i])
-                if a not in local:
-                    r = self.index.get(a)
-                    if r is not None:
-                        local[a] = r
+        ancestors = {p.rsplit("/", i)[0] for p in local for i in range(1, p.count("/") + 1)} - local.keys()
+        local.update(self.index.get_many(sorted(ancestors)))
         return local
+
+    def _plan(self, todo: set[str]) -> Plan:
+        """The plan for ``todo`` (a worker thread: many index reads and a pure decision)."""
+        remote = self.index.remote_for_many(sorted(todo))
+        ancestors = {p.rsplit("/", i)[0] for p in remote for i in range(1, p.count("/") + 1)}
+        local = self._local_view(set(remote) | ancestors)
+        return plan(
+            local, remote, device=self.short, device_names=self.device_names(), now_ns=self.clock(),
+            lookup=self.index.get,
+        )
 
     async def apply(self, paths: set[str]) -> ExecutionReport:
         """Plan and apply the touched paths; paths the disk changed under are rescanned and
         planned again (bounded), so a local edit becomes a conflict instead of being lost."""
         total = ExecutionReport()
+        t0 = time.monotonic()
         todo = set(paths) | self._retry
         self._retry = set()
         forced: set[str] = set()
         for _ in range(MAX_REPLANS):
             if not todo:
                 break
-            remote = {p: self.index.remote_for(p) for p in todo}
-            remote = {p: rs for p, rs in remote.items() if rs}
-            ancestors = {p.rsplit("/", i)[0] for p in remote for i in range(1, p.count("/") + 1)}
-            local = self._local_view(set(remote) | ancestors)
-            the_plan = plan(
-                local, remote, device=self.short, device_names=self.device_names(), now_ns=self.clock(),
-                lookup=self.index.get,
-            )
+            t_plan = time.monotonic()
+            the_plan = await asyncio.to_thread(self._plan, todo)
+            timing.debug("plan %s: %d paths, %d actions, %.3f s", self.folder[:8], len(todo), len(the_plan.actions),
+                         time.monotonic() - t_plan)
             report = await self.executor.execute(the_plan)
             # A version the plan made and published (a directory kept alive) is resolved against
             # the others' records again next time, once it is among them: against a concurrent
@@ -585,6 +590,8 @@ class Syncer:
         else:
             total.rescan |= todo
         self._retry |= set(total.failed) | total.rescan | forced
+        timing.debug("apply %s: %d paths, %d applied, %d failed, %d rescan, %.3f s", self.folder[:8], len(paths),
+                     len(total.applied), len(total.failed), len(total.rescan), time.monotonic() - t0)
         return total
 
     async def sync_once(self) -> SyncReport:

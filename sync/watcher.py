@@ -22,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import threading
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -186,6 +187,9 @@ class Watcher:
         self._last_full = 0.0
         self.error: FolderError | None = None
         self._running = False
+        self._inbox: list[FileSystemEvent] = []
+        self._inbox_lock = threading.Lock()
+        self._drain_scheduled = False
 
     # -- lifecycle (loop thread) --
 
@@ -210,7 +214,9 @@ class Watcher:
     def _arm(self) -> None:
         self._rules = self._load_rules()
         observer = self._observer_factory()
-        observer.schedule(_Handler(self._from_thread), self.root, recursive=True)
+        # The filter also narrows the inotify mask: no IN_OPEN / IN_CLOSE_NOWRITE, so reading a
+        # file (the scanner hashing it, a peer being served a block) costs no events.
+        observer.schedule(_Handler(self._from_thread), self.root, recursive=True, event_filter=list(_INTERESTING))
         observer.daemon = True
         observer.start()
         self._observer = observer
@@ -232,10 +238,24 @@ class Watcher:
         loop = self._loop
         if loop is None:
             return
+        # Events queue up here; the loop is woken once per burst, not once per event (a sync
+        # writing thousands of files would otherwise cost a wake-up and a callback each).
+        with self._inbox_lock:
+            self._inbox.append(event)
+            if self._drain_scheduled:
+                return
+            self._drain_scheduled = True
         try:
-            loop.call_soon_threadsafe(self._on_event, event)
+            loop.call_soon_threadsafe(self._drain)
         except RuntimeError:  # the loop is closed: we are shutting down
             pass
+
+    def _drain(self) -> None:
+        with self._inbox_lock:
+            events, self._inbox = self._inbox, []
+            self._drain_scheduled = False
+        for event in events:
+            self._on_event(event)
 
     def _on_event(self, event: FileSystemEvent) -> None:
         if not self._running:

@@ -3,7 +3,8 @@
 Used by the multi-process tests and the benchmark (each engine in its own process, finding the
 others through real zeroconf); the same wiring as :meth:`sync.engine.Engine.run`. Prints one
 JSON line ``{"event": "ready", "port": N, "device_id": ...}`` once it listens, then report lines.
-Optional: ``--interfaces 127.0.0.1`` (zeroconf), ``--listen 127.0.0.1``, ``--lan-limit BYTES/S``.
+Optional: ``--interfaces 127.0.0.1`` (zeroconf), ``--listen 127.0.0.1``, ``--lan-limit BYTES/S``,
+``--log-level DEBUG`` (timings of scans, pulls, applies and publishes on stderr).
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import logging
 import signal
 import sys
 from pathlib import Path
@@ -26,7 +28,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--listen", default="", help="address to listen on (default: all)")
     ap.add_argument("--lan-limit", type=float, default=0.0, help="LAN bandwidth limit in bytes/s (0: none)")
     ap.add_argument("--quiet", action="store_true")
+    ap.add_argument("--log-level", default="", help="e.g. DEBUG: log to stderr (cove.timing: how long each stage took)")
     args = ap.parse_args(argv)
+    if args.log_level:
+        logging.basicConfig(level=logging.WARNING, stream=sys.stderr,
+                            format="%(asctime)s.%(msecs)03d %(name)s %(message)s", datefmt="%H:%M:%S")
+        logging.getLogger("cove").setLevel(args.log_level.upper())
 
     def report(line: str) -> None:
         if not args.quiet:

@@ -39,6 +39,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -49,7 +50,7 @@ import zstandard
 
 from sync import chunker
 from sync.errors import CoveError
-from sync.executor import read_local_block
+from sync.executor import read_local_block, read_local_blocks
 from sync.identity import DeviceIdentity
 from sync.lan.certs import (
     CertificateError,
@@ -73,6 +74,8 @@ from sync.lan.sources import (
 from sync.records import Block
 from sync.wire.envelopes import EnvelopeError, LogEntry
 from sync.wire.ids import is_device_id, is_folder_id
+
+timing = logging.getLogger("cove.timing")
 
 ANTI_ENTROPY_S = 30.0
 DIAL_GRACE_S = 3.0
@@ -501,13 +504,8 @@ class LanService:
                 raise BadRequest("too_large", "ask for at most 8 MiB at once")
 
             def read_all() -> tuple[list[bool], bytes]:
-                found, parts = [], []
-                for b in blocks:
-                    data = read_local_block(f.root, f.index, b)
-                    found.append(data is not None)
-                    if data is not None:
-                        parts.append(data)
-                return found, b"".join(parts)
+                datas = read_local_blocks(f.root, f.index, blocks)
+                return [d is not None for d in datas], b"".join(d for d in datas if d is not None)
 
             found, data = await asyncio.to_thread(read_all)
             return {"t": t, "found": found}, data
@@ -521,13 +519,10 @@ class LanService:
                 raise BadRequest("too_large", "span too large")
 
             def make() -> bytes | None:
-                parts = []
-                for b in blocks:
-                    data = read_local_block(f.root, f.index, b)
-                    if data is None:
-                        return None
-                    parts.append(data)
-                return rsync_delta(b"".join(parts), body)
+                parts = read_local_blocks(f.root, f.index, blocks)
+                if any(d is None for d in parts):
+                    return None
+                return rsync_delta(b"".join(parts), body)  # type: ignore[arg-type]
 
             try:
                 delta = await asyncio.to_thread(make)
@@ -562,6 +557,7 @@ class LanService:
 
     async def pull(self, f: LanFolder, session: Session) -> int:
         """One exchange with one peer for one folder; returns the entries ingested."""
+        t0 = time.monotonic()
         h, _ = await session.request({"t": "heads", "folder": f.id})
         heads = h.get("heads")
         if not isinstance(heads, dict):
@@ -598,8 +594,11 @@ class LanService:
                 break
         if not entries:
             return 0
+        t1 = time.monotonic()
         async with f.lock():
             report = await f.syncer.ingest(entries)
+            timing.debug("lan pull %s from %s: %d entries fetched in %.3f s, ingested in %.3f s, %d paths touched",
+                         f.id[:8], session.peer_id[:7], len(entries), t1 - t0, time.monotonic() - t1, len(report.touched))
             if report.refused:
                 self.report(f"{f.root}: refused {len(report.refused)} entries from {session.peer_id[:7]}: {report.refused[0]}")
             if report.touched or f.syncer._retry:

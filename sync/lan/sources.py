@@ -144,6 +144,35 @@ class LanBlocks:
                     if fut is not None and not fut.done():
                         fut.set_result(None)
 
+    async def get_many(self, blocks: list[Block], source: RemoteRecord) -> list[bytes]:
+        """Consecutive blocks of one file in one ``blocks`` request (at most MAX_SPAN bytes), from
+        the peers in turn; what the peer asked does not hold (or sends wrong) is fetched block by
+        block from the others and the fallback (:meth:`get`)."""
+        out: list[bytes | None] = [None] * len(blocks)
+        peers = self.service.peers_for(self.folder)
+        if peers and sum(b.size for b in blocks) <= MAX_SPAN:
+            k = next(self._turn) % len(peers)
+            session = (peers[k:] + peers[:k])[0]
+            try:
+                h, body = await session.request(
+                    {"t": "blocks", "folder": self.folder, "blocks": [[b.hash.hex(), b.size] for b in blocks]},
+                    timeout=BLOCK_TIMEOUT_S,
+                )
+            except RequestFailed:
+                h, body = {}, b""
+            found = h.get("found")
+            if isinstance(found, list) and len(found) == len(blocks):
+                view, off = memoryview(body), 0
+                for i, (b, ok) in enumerate(zip(blocks, found, strict=True)):
+                    if ok is not True:
+                        continue
+                    data = bytes(view[off : off + b.size])
+                    off += b.size
+                    if len(data) == b.size and chunker.block_hash(data) == b.hash:
+                        out[i] = data
+                self.from_peers += sum(len(d) for d in out if d is not None)
+        return [d if d is not None else await self.get(b, source) for b, d in zip(blocks, out, strict=True)]
+
     async def get(self, block: Block, source: RemoteRecord) -> bytes:
         coming = self._coming.get(block.hash)
         if coming is not None and block.hash not in self.cache:

@@ -199,7 +199,7 @@ async def test_a_wrong_file_source_result_is_never_installed(tmp_path: Path) -> 
         await a.publish()
         await wait_for(lambda: (b.root / "f.bin").read_bytes() == new, what="correct content via blocks")
         assert Liar.calls >= 1
-        assert not list((b.root / ".cove" / "tmp").glob("*")), "no stage files left behind"
+        assert not list(b.syncer.executor.staging.glob("*")), "no stage files left behind"
     finally:
         await a.close()
         await b.close()
