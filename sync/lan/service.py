@@ -234,9 +234,19 @@ class LanService:
     async def start(self, host: str | list[str] | None = None, port: int = 0) -> int:
         """Listen for peers (all interfaces by default); returns the port."""
         self.loop = asyncio.get_running_loop()
-        server = await asyncio.start_server(self._accept, host=host, port=port, reuse_address=True)
-        self._servers.append(server)
-        self.port = server.sockets[0].getsockname()[1]
+        # One port for every address: discovery announces a single port with all the addresses
+        # (asyncio alone would give the IPv4 and IPv6 sockets different ephemeral ports).
+        hosts = ["0.0.0.0", "::"] if host is None else [host] if isinstance(host, str) else list(host)
+        for h in hosts:
+            try:
+                server = await asyncio.start_server(self._accept, host=h, port=port, reuse_address=True)
+            except OSError:
+                if self._servers and ":" in h:  # no IPv6 here: IPv4 alone will do
+                    continue
+                raise
+            self._servers.append(server)
+            port = server.sockets[0].getsockname()[1]
+        self.port = port
         self._spawn(self._anti_entropy())
         return self.port
 

@@ -54,3 +54,24 @@ def test_peer_rows_show_the_path_in_use() -> None:
     assert [r[1] for r in rows] == ["LAN", "relay", "relay"]
     assert rows[0][2] == "127.0.0.1:5"
     assert [r[1] for r in peer_rows(status, [c], relay=False, now=1000.0)] == ["-"]  # stale status
+
+
+def test_one_port_for_every_listening_address(tmp_path: Path) -> None:
+    """Discovery announces one port with all addresses: the IPv4 and IPv6 sockets must share it."""
+    import socket
+
+    from sync.keys import AccountKeys, FolderKeyring
+    from tests.lan.harness import FOLDER_ID, LanDevice
+
+    async def main() -> None:
+        dev = LanDevice(tmp_path, "a", AccountKeys.generate(), FolderKeyring.create(FOLDER_ID))
+        hosts = ["127.0.0.1"] + (["::1"] if socket.has_ipv6 else [])
+        try:
+            port = await dev.lan.start(hosts)
+            ports = {sock.getsockname()[1] for srv in dev.lan._servers for sock in srv.sockets}
+            assert ports == {port}
+            assert len(dev.lan._servers) >= 1
+        finally:
+            await dev.close()
+
+    asyncio.run(main())
