@@ -85,6 +85,7 @@ timing = logging.getLogger("cove.timing")
 FETCH_WINDOW = 16  # blocks (or runs of blocks) fetched ahead of one file's writer
 WINDOW_BYTES = 16 * 1024 * 1024  # ... and at most about this many bytes
 RUN_BYTES = 4 * 1024 * 1024  # consecutive blocks asked for in one request, from sources that can
+STALE_STAGE_S = 3600.0  # a temp file untouched this long is a crash's leftover
 SMALL_FILE = 1024 * 1024  # new files up to this size are staged in groups
 SMALL_GROUP_FILES = 64  # ... of at most this many files
 SMALL_GROUP_BYTES = 4 * 1024 * 1024  # ... and about this much content
@@ -1016,7 +1017,7 @@ def choose_staging(root: Path, outside: Path) -> Path:
     """Where downloads are staged: ``outside`` (a directory of this device's data, outside the
     folder) when a file staged there can be renamed into the folder — then writing it costs the
     folder's watcher no events — else the folder's own ``.cove/tmp``. Leftovers of a crash in the
-    chosen directory are removed (call it before anything is staged)."""
+    chosen directory (untouched for ``STALE_STAGE_S``) are removed."""
     inside = default_staging(root)
     try:
         outside.mkdir(parents=True, exist_ok=True)
@@ -1033,7 +1034,7 @@ def choose_staging(root: Path, outside: Path) -> Path:
         chosen = outside
     except OSError:
         chosen = inside
-    remove_stale_temps(chosen)
+    remove_stale_temps(chosen, older_than_s=STALE_STAGE_S)  # another process may be staging now
     return chosen
 
 

@@ -24,6 +24,7 @@ import os
 import shutil
 import stat
 import tempfile
+import time
 from collections.abc import Callable, Iterable
 from pathlib import Path, PurePosixPath
 from typing import BinaryIO
@@ -240,17 +241,22 @@ def atomic_write(
     return os.lstat(dest)
 
 
-def remove_stale_temps(directory: Path) -> list[Path]:
+def remove_stale_temps(directory: Path, older_than_s: float = 0.0) -> list[Path]:
     """Delete leftover ``TEMP_PREFIX`` files directly in ``directory`` (after a crash). Returns
-    what was removed. Only call when no write into ``directory`` is in flight."""
+    what was removed. Only call when no write into ``directory`` is in flight, or pass
+    ``older_than_s``: only files whose inode changed (ctime: any write, chmod or utime) longer
+    ago than that go."""
     removed: list[Path] = []
     try:
         entries = list(os.scandir(directory))
     except FileNotFoundError:
         return removed
+    cutoff = time.time() - older_than_s
     for entry in entries:
         if entry.name.startswith(TEMP_PREFIX) and entry.is_file(follow_symlinks=False):
             try:
+                if older_than_s and entry.stat(follow_symlinks=False).st_ctime > cutoff:
+                    continue
                 os.unlink(entry.path)
                 removed.append(Path(entry.path))
             except FileNotFoundError:
