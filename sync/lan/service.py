@@ -78,6 +78,9 @@ from sync.wire.ids import is_device_id, is_folder_id
 timing = logging.getLogger("cove.timing")
 
 ANTI_ENTROPY_S = 30.0
+# The stream reader's buffer: a whole frame (runs of blocks are MiBs) arrives without the
+# transport being paused and resumed every 128 KiB (asyncio's default limit is 64 KiB).
+READ_BUFFER = 4 * 1024 * 1024
 DIAL_GRACE_S = 3.0
 CONNECT_TIMEOUT_S = 5.0
 ENTRIES_PER_REQUEST = 500
@@ -239,7 +242,7 @@ class LanService:
         hosts = ["0.0.0.0", "::"] if host is None else [host] if isinstance(host, str) else list(host)
         for h in hosts:
             try:
-                server = await asyncio.start_server(self._accept, host=h, port=port, reuse_address=True)
+                server = await asyncio.start_server(self._accept, host=h, port=port, reuse_address=True, limit=READ_BUFFER)
             except OSError:
                 if self._servers and ":" in h:  # no IPv6 here: IPv4 alone will do
                     continue
@@ -299,7 +302,7 @@ class LanService:
         """Dial a peer (expected: the device ID discovery announced; proven by the handshake)."""
         self.loop = asyncio.get_running_loop()
         try:
-            reader, writer = await asyncio.wait_for(asyncio.open_connection(host, port), CONNECT_TIMEOUT_S)
+            reader, writer = await asyncio.wait_for(asyncio.open_connection(host, port, limit=READ_BUFFER), CONNECT_TIMEOUT_S)
         except (TimeoutError, OSError) as e:
             raise RequestFailed("unreachable", f"{host}:{port}: {e}") from e
         chan = await handshake(
