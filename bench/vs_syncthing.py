@@ -351,6 +351,7 @@ def main() -> int:
     ap.add_argument("--only", choices=["cove", "syncthing"])
     ap.add_argument("--json", type=Path)
     ap.add_argument("--tmpdir", default=None)
+    ap.add_argument("--keep", action="store_true", help="keep each system's folders and logs (A.log, B.log) after the run")
     args = ap.parse_args()
     results: dict = {}
     systems = [("Cove", CovePair), ("Syncthing", SyncthingPair)]
@@ -371,7 +372,10 @@ def main() -> int:
         finally:
             if pair is not None:
                 pair.stop()
-            shutil.rmtree(base, ignore_errors=True)
+            if args.keep:
+                log(f"{name}: kept {base}")
+            else:
+                shutil.rmtree(base, ignore_errors=True)
     text = table(results, args.scale)
     print()
     print(text)
