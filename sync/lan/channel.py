@@ -1,6 +1,6 @@
 """The peer channel: a mutually authenticated, encrypted, framed connection between two devices.
 
-Handshake (libsodium only, no home-made primitives), over any asyncio stream pair::
+Handshake (libsodium only, no home-made primitives), over a :class:`~sync.lan.stream.FrameStream`::
 
     I -> R   "COVELAN2" || eph_pk_I (X25519, crypto_kx)            40 bytes, clear
     R -> I   "COVELAN2" || eph_pk_R                                  40 bytes, clear
@@ -51,6 +51,7 @@ from nacl.signing import SigningKey, VerifyKey
 
 from sync.errors import CoveError
 from sync.lan.certs import CertificateError, DeviceCertificate
+from sync.lan.stream import FrameLengthError, FrameStream
 
 MAGIC = b"COVELAN2"
 AUTH_TAG = b"cove.lan-auth.v1"
@@ -150,8 +151,7 @@ def decode_message(plain: bytes) -> tuple[dict[str, Any], bytes]:
 
 @dataclass
 class Channel:
-    reader: asyncio.StreamReader
-    writer: asyncio.StreamWriter
+    stream: FrameStream
     peer: DeviceCertificate
     initiator: bool
     _tx: CipherState
@@ -183,8 +183,8 @@ class Channel:
             if self.throttle is not None:
                 await self.throttle(len(frame))
             try:
-                self.writer.write(frame)
-                await self.writer.drain()
+                self.stream.write(frame)
+                await self.stream.drain()
             except (ConnectionError, RuntimeError) as e:
                 self.close()
                 raise ChannelClosed(f"connection lost: {e}") from e
@@ -193,7 +193,7 @@ class Channel:
 
     async def recv(self) -> tuple[dict[str, Any], bytes]:
         async with self._recv_lock:
-            frame = await _read_frame(self.reader)
+            frame = await _read_frame(self.stream)
             if self.throttle is not None:
                 await self.throttle(len(frame) + 4)
             self.counters.bytes_in += len(frame) + 4
@@ -212,27 +212,37 @@ class Channel:
     def close(self) -> None:
         if not self.closed:
             self.closed = True
-            self.writer.close()
+            self.stream.close()
 
 
-async def _read_exactly(reader: asyncio.StreamReader, n: int, timeout: float | None) -> bytes:
+def _closed_error(e: BaseException) -> ChannelClosed:
+    return ChannelClosed("peer closed the connection" if isinstance(e, EOFError) else f"connection lost: {e}")
+
+
+async def _read_exactly(stream: FrameStream, n: int, timeout: float | None) -> bytes:
     try:
         if timeout is None:
-            return await reader.readexactly(n)
-        return await asyncio.wait_for(reader.readexactly(n), timeout)
-    except asyncio.IncompleteReadError as e:
-        raise ChannelClosed("peer closed the connection") from e
-    except (ConnectionError, OSError) as e:
-        raise ChannelClosed(f"connection lost: {e}") from e
+            return await stream.read_exactly(n)
+        return await asyncio.wait_for(stream.read_exactly(n), timeout)
+    except (EOFError, ConnectionError, OSError) as e:
+        raise _closed_error(e) from e
     except TimeoutError as e:
         raise ProtocolError("peer stalled in the middle of a frame") from e
 
 
-async def _read_frame(reader: asyncio.StreamReader, timeout: float | None = None) -> bytes:
-    (n,) = struct.unpack(">I", await _read_exactly(reader, 4, timeout))
-    if n < _ABYTES or n > MAX_FRAME:
-        raise ProtocolError(f"frame length {n} out of range")
-    return await _read_exactly(reader, n, FRAME_TIMEOUT_S if timeout is None else timeout)
+async def _read_frame(stream: FrameStream, timeout: float | None = None) -> bytes | bytearray:
+    """A frame's ciphertext. ``timeout``: for all of it (the handshake); otherwise waiting for a
+    frame is unbounded, and once its length arrived the rest must follow within FRAME_TIMEOUT_S."""
+    try:
+        if timeout is None:
+            return await stream.read_frame(_ABYTES, MAX_FRAME, FRAME_TIMEOUT_S)
+        return await asyncio.wait_for(stream.read_frame(_ABYTES, MAX_FRAME), timeout)
+    except FrameLengthError as e:
+        raise ProtocolError(str(e)) from e
+    except (EOFError, ConnectionError, OSError) as e:
+        raise _closed_error(e) from e
+    except TimeoutError as e:
+        raise ProtocolError("peer stalled in the middle of a frame") from e
 
 
 def _auth_bytes(role: bytes, th: bytes) -> bytes:
@@ -240,8 +250,7 @@ def _auth_bytes(role: bytes, th: bytes) -> bytes:
 
 
 async def handshake(
-    reader: asyncio.StreamReader,
-    writer: asyncio.StreamWriter,
+    stream: FrameStream,
     *,
     initiator: bool,
     device_key: SigningKey,
@@ -256,20 +265,19 @@ async def handshake(
     ``refuse(device_id)`` true: the peer's device was revoked; it is refused like a non-member."""
     try:
         return await asyncio.wait_for(
-            _handshake(reader, writer, initiator, device_key, cert, account_sign_pk, expected_peer, throttle, refuse),
+            _handshake(stream, initiator, device_key, cert, account_sign_pk, expected_peer, throttle, refuse),
             timeout,
         )
     except TimeoutError as e:
-        writer.close()
+        stream.close()
         raise ProtocolError("handshake timed out") from e
     except BaseException:
-        writer.close()
+        stream.close()
         raise
 
 
 async def _handshake(
-    reader: asyncio.StreamReader,
-    writer: asyncio.StreamWriter,
+    stream: FrameStream,
     initiator: bool,
     device_key: SigningKey,
     cert: DeviceCertificate,
@@ -279,9 +287,12 @@ async def _handshake(
     refuse: Callable[[str], bool] | None = None,
 ) -> Channel:
     eph_pk, eph_sk = sodium.crypto_kx_keypair()
-    writer.write(MAGIC + eph_pk)
-    await writer.drain()
-    hello = await _read_exactly(reader, len(MAGIC) + 32, None)
+    try:
+        stream.write(MAGIC + eph_pk)
+        await stream.drain()
+    except ConnectionError as e:
+        raise _closed_error(e) from e
+    hello = await _read_exactly(stream, len(MAGIC) + 32, None)
     if hello[: len(MAGIC)] != MAGIC:
         raise ProtocolError("not a Cove LAN peer (bad magic)")
     peer_eph = hello[len(MAGIC) :]
@@ -298,7 +309,7 @@ async def _handshake(
         raise ProtocolError(f"key exchange failed: {e}") from e
     tx, rx = CipherState(tx_key), CipherState(rx_key)
     placeholder = DeviceCertificate(b"\0" * 32, "", 0, b"")
-    chan = Channel(reader, writer, placeholder, initiator, tx, rx, throttle)
+    chan = Channel(stream, placeholder, initiator, tx, rx, throttle)
     my_role, peer_role = (b"I", b"R") if initiator else (b"R", b"I")
 
     async def send_auth() -> None:

@@ -63,6 +63,7 @@ from sync.lan.certs import (
 from sync.lan.channel import MAX_HEADER, ChannelError, handshake
 from sync.lan.limits import Limits, Pauses
 from sync.lan.session import BadRequest, RequestFailed, Session
+from sync.lan.stream import FrameStream, open_stream, serve_streams
 from sync.lan.sources import (
     MAX_SPAN,
     PREFETCH_MAX,
@@ -78,9 +79,6 @@ from sync.wire.ids import is_device_id, is_folder_id
 timing = logging.getLogger("cove.timing")
 
 ANTI_ENTROPY_S = 30.0
-# The stream reader's buffer: a whole frame (runs of blocks are MiBs) arrives without the
-# transport being paused and resumed every 128 KiB (asyncio's default limit is 64 KiB).
-READ_BUFFER = 4 * 1024 * 1024
 DIAL_GRACE_S = 3.0
 CONNECT_TIMEOUT_S = 5.0
 ENTRIES_PER_REQUEST = 500
@@ -242,7 +240,7 @@ class LanService:
         hosts = ["0.0.0.0", "::"] if host is None else [host] if isinstance(host, str) else list(host)
         for h in hosts:
             try:
-                server = await asyncio.start_server(self._accept, host=h, port=port, reuse_address=True, limit=READ_BUFFER)
+                server = await serve_streams(self._accept, h, port, reuse_address=True)
             except OSError:
                 if self._servers and ":" in h:  # no IPv6 here: IPv4 alone will do
                     continue
@@ -284,10 +282,10 @@ class LanService:
     def _throttle(self) -> Callable[[int], Any]:
         return self.limits.lan.take
 
-    async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    async def _accept(self, stream: FrameStream) -> None:
         try:
             chan = await handshake(
-                reader, writer, initiator=False, device_key=self.identity.signing_key, cert=self.cert,
+                stream, initiator=False, device_key=self.identity.signing_key, cert=self.cert,
                 account_sign_pk=self.account_sign_pk, throttle=self._throttle(), refuse=self.directory.is_revoked,
             )
         except (ChannelError, OSError) as e:
@@ -302,11 +300,11 @@ class LanService:
         """Dial a peer (expected: the device ID discovery announced; proven by the handshake)."""
         self.loop = asyncio.get_running_loop()
         try:
-            reader, writer = await asyncio.wait_for(asyncio.open_connection(host, port, limit=READ_BUFFER), CONNECT_TIMEOUT_S)
+            stream = await asyncio.wait_for(open_stream(host, port), CONNECT_TIMEOUT_S)
         except (TimeoutError, OSError) as e:
             raise RequestFailed("unreachable", f"{host}:{port}: {e}") from e
         chan = await handshake(
-            reader, writer, initiator=True, device_key=self.identity.signing_key, cert=self.cert,
+            stream, initiator=True, device_key=self.identity.signing_key, cert=self.cert,
             account_sign_pk=self.account_sign_pk, expected_peer=expected, throttle=self._throttle(),
             refuse=self.directory.is_revoked,
         )

@@ -17,6 +17,7 @@ from nacl.signing import SigningKey
 from sync.lan import channel as channel_mod
 from sync.lan.certs import DeviceCertificate
 from sync.lan.channel import THREAD_THRESHOLD, Channel, ChannelError, CipherState, ProtocolError, handshake
+from sync.lan.stream import FrameStream, open_stream, serve_streams
 
 ACCOUNT = SigningKey.generate()
 
@@ -31,17 +32,16 @@ async def _pair(port_of: Callable[[int], int] = lambda p: p) -> tuple[Channel, C
     (ik, icert), (rk, rcert) = _device(), _device()
     accepted: asyncio.Future[Channel] = asyncio.get_running_loop().create_future()
 
-    async def accept(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    async def accept(stream: FrameStream) -> None:
         try:
-            accepted.set_result(await handshake(reader, writer, initiator=False, device_key=rk, cert=rcert,
+            accepted.set_result(await handshake(stream, initiator=False, device_key=rk, cert=rcert,
                                                 account_sign_pk=bytes(ACCOUNT.verify_key)))
         except ChannelError as e:
             accepted.set_exception(e)
 
-    server = await asyncio.start_server(accept, "127.0.0.1", 0)
+    server = await serve_streams(accept, "127.0.0.1", 0)
     port = server.sockets[0].getsockname()[1]
-    reader, writer = await asyncio.open_connection("127.0.0.1", port_of(port))
-    initiator = await handshake(reader, writer, initiator=True, device_key=ik, cert=icert,
+    initiator = await handshake(await open_stream("127.0.0.1", port_of(port)), initiator=True, device_key=ik, cert=icert,
                                 account_sign_pk=bytes(ACCOUNT.verify_key))
     return initiator, await asyncio.wait_for(accepted, 10), server
 
@@ -200,7 +200,7 @@ async def test_a_frame_sent_back_the_other_way_is_refused() -> None:
     i, r, server = await _pair()
     try:
         sealed = CipherState.seal(*i._tx.nonce(), b"\0\0\0\x02{}")  # what i would send next ...
-        r.writer.write(bytes(sealed))  # ... arriving at i from r's side of the connection
+        r.stream.write(bytes(sealed))  # ... arriving at i from r's side of the connection
         with pytest.raises(ProtocolError):
             await asyncio.wait_for(i.recv(), 10)
     finally:

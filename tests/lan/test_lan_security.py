@@ -15,6 +15,7 @@ from sync.lan.certs import DeviceCertificate
 from sync.lan.channel import MAX_FRAME, ChannelError, handshake
 from sync.lan.session import RequestFailed, Session
 from sync.lan.sources import missing_spans
+from sync.lan.stream import open_stream, serve_streams
 from sync.records import Block
 from tests.lan.harness import FOLDER_ID, connected, make_lan_devices, wait_for
 
@@ -31,21 +32,20 @@ async def test_non_member_is_refused_before_any_folder_is_named(tmp_path: Path) 
         stranger_account = SigningKey.generate()
         key = SigningKey.generate()
         cert = DeviceCertificate.issue(stranger_account, bytes(key.verify_key), "mallory")
-        reader, writer = await asyncio.open_connection("127.0.0.1", a.lan.port)
         with pytest.raises(ChannelError):
-            await handshake(reader, writer, initiator=True, device_key=key, cert=cert,
+            await handshake(await open_stream("127.0.0.1", a.lan.port), initiator=True, device_key=key, cert=cert,
                             account_sign_pk=bytes(stranger_account.verify_key))
         # and the other way round: we refuse a responder that is not of our account
         served = []
 
-        async def fake_peer(r, w):
+        async def fake_peer(stream):
             try:
-                await handshake(r, w, initiator=False, device_key=key, cert=cert,
+                await handshake(stream, initiator=False, device_key=key, cert=cert,
                                 account_sign_pk=bytes(stranger_account.verify_key))
             except ChannelError as e:
                 served.append(e)
 
-        server = await asyncio.start_server(fake_peer, "127.0.0.1", 0)
+        server = await serve_streams(fake_peer, "127.0.0.1", 0)
         port = server.sockets[0].getsockname()[1]
         with pytest.raises(ChannelError):
             await a.lan.connect("127.0.0.1", port)
@@ -54,9 +54,8 @@ async def test_non_member_is_refused_before_any_folder_is_named(tmp_path: Path) 
         assert any("refused" in line for line in a.log)
         # a device signed by our account but presenting someone else's key is refused too
         member_cert = a.lan.cert
-        reader, writer = await asyncio.open_connection("127.0.0.1", b.lan.port)
         with pytest.raises(ChannelError):  # b closes the connection without a word about itself
-            await handshake(reader, writer, initiator=True, device_key=SigningKey.generate(), cert=member_cert,
+            await handshake(await open_stream("127.0.0.1", b.lan.port), initiator=True, device_key=SigningKey.generate(), cert=member_cert,
                             account_sign_pk=a.lan.account_sign_pk, expected_peer=b.identity.device_id)
         assert any("does not hold the device key" in line for line in b.log)
         await wait_for(lambda: connected(a, b), what="a-b session unharmed")
@@ -69,8 +68,7 @@ async def _member_channel(tmp_path: Path, a, b):
     """Authenticate as a third, legitimate member device (same account key as a and b)."""
     key = SigningKey.generate()
     cert = DeviceCertificate.issue(a.account_key, bytes(key.verify_key), "alice")
-    reader, writer = await asyncio.open_connection("127.0.0.1", a.lan.port)
-    chan = await handshake(reader, writer, initiator=True, device_key=key, cert=cert,
+    chan = await handshake(await open_stream("127.0.0.1", a.lan.port), initiator=True, device_key=key, cert=cert,
                            account_sign_pk=a.lan.account_sign_pk)
     return chan
 
@@ -92,11 +90,11 @@ async def test_malformed_oversized_and_out_of_order_messages(tmp_path: Path) -> 
         # 1. a frame that does not decrypt: connection closed
         chan = await _member_channel(tmp_path, a, b)
         junk = os.urandom(100)
-        chan.writer.write(struct.pack(">I", len(junk)) + junk)
+        chan.stream.write(struct.pack(">I", len(junk)) + junk)
         assert await _closed_by_peer(chan)
         # 2. an oversized frame length: closed before reading it
         chan = await _member_channel(tmp_path, a, b)
-        chan.writer.write(struct.pack(">I", MAX_FRAME + 1))
+        chan.stream.write(struct.pack(">I", MAX_FRAME + 1))
         assert await _closed_by_peer(chan)
         # 3. a reply to a request never made (out of order): closed
         chan = await _member_channel(tmp_path, a, b)
