@@ -152,6 +152,39 @@ def read_local_blocks(root: Path, index: Index, blocks: Sequence[Block]) -> list
             last[1].close()
 
 
+def read_local_blocks_into(root: Path, index: Index, blocks: Sequence[Block], buf: bytearray, start: int) -> tuple[list[bool], int]:
+    """:func:`read_local_blocks` straight into ``buf``: the blocks found (and verified) one after
+    another from ``start`` (``buf`` has room for all of them). Returns which were found and where
+    the found bytes end. Saves a copy of every byte a LAN peer serves."""
+    sources = index.block_sources_many([b.hash for b in blocks])
+    last: list = [None, None]
+    view = memoryview(buf)
+    found: list[bool] = []
+    pos = start
+    try:
+        for b in blocks:
+            ok = _read_into(root, b, sources.get(b.hash, ()), view[pos : pos + b.size], last)
+            found.append(ok)
+            pos += b.size if ok else 0
+    finally:
+        if last[1] is not None:
+            last[1].close()
+    return found, pos
+
+
+def _open_cached(root: Path, path: str, last: list | None) -> BinaryIO:
+    """``path`` opened for reading; with ``last`` ([path, file]), the file stays open for the
+    next block of the same path (the caller closes it)."""
+    if last is not None and last[0] == path:
+        return last[1]
+    f = open(resolve_inside(root, path), "rb")  # noqa: SIM115 - closed by the caller or via last
+    if last is not None:
+        if last[1] is not None:
+            last[1].close()
+        last[:] = [path, f]
+    return f
+
+
 def _read_from(
     root: Path, block: Block, sources: Sequence[tuple[str, int, int]], last: list | None = None
 ) -> bytes | None:
@@ -159,14 +192,7 @@ def _read_from(
         if size != block.size:
             continue
         try:
-            if last is not None and last[0] == path:
-                f = last[1]
-            else:
-                f = open(resolve_inside(root, path), "rb")  # noqa: SIM115 - closed below or by the caller
-                if last is not None:
-                    if last[1] is not None:
-                        last[1].close()
-                    last[:] = [path, f]
+            f = _open_cached(root, path, last)
             try:
                 data = os.pread(f.fileno(), size, offset)
             finally:
@@ -177,6 +203,19 @@ def _read_from(
         if len(data) == size and chunker.block_hash(data) == block.hash:
             return data
     return None
+
+
+def _read_into(root: Path, block: Block, sources: Sequence[tuple[str, int, int]], out: memoryview, last: list) -> bool:
+    for path, offset, size in sources:
+        if size != block.size or len(out) != size:
+            continue
+        try:
+            n = os.preadv(_open_cached(root, path, last).fileno(), [out], offset)
+        except (OSError, FileOpsError):
+            continue
+        if n == size and chunker.block_hash(out) == block.hash:
+            return True
+    return False
 
 
 class Executor:

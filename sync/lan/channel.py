@@ -108,7 +108,7 @@ class CipherState:
         return self._aead, nonce
 
     @staticmethod
-    def seal(aead: AESGCM, nonce: bytes, plain: bytes) -> bytearray:
+    def seal(aead: AESGCM, nonce: bytes, plain: bytes | memoryview) -> bytearray:
         """``u32 length || ciphertext`` of one frame, the length authenticated as well."""
         frame = bytearray(4 + len(plain) + _ABYTES)
         _LEN.pack_into(frame, 0, len(plain) + _ABYTES)
@@ -129,8 +129,31 @@ class Counters:
     frames_out: int = 0
 
 
-def encode_message(header: dict[str, Any], body: bytes = b"") -> bytes:
+@dataclass(frozen=True)
+class BodyBuffer:
+    """A large message body already in place: ``buf[start:]``, with ``buf[:start]`` free for the
+    header in front of it, so the message is sealed straight from ``buf`` with no copy of the
+    body (a run of blocks a peer serves). Without room enough, it is copied like any body."""
+
+    buf: bytearray
+    start: int
+
+    def __len__(self) -> int:
+        return len(self.buf) - self.start
+
+
+Body = bytes | BodyBuffer
+
+
+def encode_message(header: dict[str, Any], body: Body = b"") -> bytes | memoryview:
     h = json.dumps(header, separators=(",", ":"), sort_keys=True).encode()
+    if isinstance(body, BodyBuffer):
+        at = body.start - 4 - len(h)
+        if at >= 0:
+            _LEN.pack_into(body.buf, at, len(h))
+            body.buf[at + 4 : body.start] = h
+            return memoryview(body.buf)[at:]
+        return struct.pack(">I", len(h)) + h + memoryview(body.buf)[body.start :]
     return struct.pack(">I", len(h)) + h + body
 
 
@@ -168,7 +191,7 @@ class Channel:
     def peer_id(self) -> str:
         return self.peer.device_id
 
-    async def send(self, header: dict[str, Any], body: bytes = b"") -> None:
+    async def send(self, header: dict[str, Any], body: Body = b"") -> None:
         plain = encode_message(header, body)
         if len(plain) + _ABYTES > MAX_FRAME:
             raise ProtocolError(f"message of {len(plain)} bytes is larger than a frame")

@@ -50,7 +50,7 @@ import zstandard
 
 from sync import chunker
 from sync.errors import CoveError
-from sync.executor import read_local_block, read_local_blocks
+from sync.executor import read_local_block, read_local_blocks, read_local_blocks_into
 from sync.identity import DeviceIdentity
 from sync.lan.certs import (
     CertificateError,
@@ -60,7 +60,7 @@ from sync.lan.certs import (
     Membership,
     SameAccount,
 )
-from sync.lan.channel import MAX_HEADER, ChannelError, handshake
+from sync.lan.channel import MAX_HEADER, Body, BodyBuffer, ChannelError, handshake
 from sync.lan.limits import Limits, Pauses
 from sync.lan.session import BadRequest, RequestFailed, Session
 from sync.lan.stream import FrameStream, open_stream, serve_streams
@@ -446,7 +446,7 @@ class LanService:
             raise BadRequest("unknown_folder", "no such folder")
         return f
 
-    async def _handle(self, session: Session, h: dict[str, Any], body: bytes) -> tuple[dict[str, Any], bytes] | None:
+    async def _handle(self, session: Session, h: dict[str, Any], body: bytes) -> tuple[dict[str, Any], Body] | None:
         t = h["t"]
         if t == "hello":
             folders = h.get("folders")
@@ -514,9 +514,14 @@ class LanService:
             if sum(b.size for b in blocks) > MAX_SPAN:
                 raise BadRequest("too_large", "ask for at most 8 MiB at once")
 
-            def read_all() -> tuple[list[bool], bytes]:
-                datas = read_local_blocks(f.root, f.index, blocks)
-                return [d is not None for d in datas], b"".join(d for d in datas if d is not None)
+            def read_all() -> tuple[list[bool], BodyBuffer]:
+                # Read straight into the reply: room in front for its header ({"found": [...],
+                # "re": id, "t": "blocks"}), the blocks found packed after it.
+                room = 64 + 6 * len(blocks)
+                buf = bytearray(room + sum(b.size for b in blocks))
+                found, end = read_local_blocks_into(f.root, f.index, blocks, buf, room)
+                del buf[end:]
+                return found, BodyBuffer(buf, room)
 
             found, data = await asyncio.to_thread(read_all)
             return {"t": t, "found": found}, data

@@ -24,12 +24,12 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from sync.errors import CoveError
-from sync.lan.channel import Channel, ChannelClosed, ChannelError, ProtocolError
+from sync.lan.channel import Body, Channel, ChannelClosed, ChannelError, ProtocolError
 
 MAX_INFLIGHT = 16
 REQUEST_TIMEOUT_S = 60.0
 
-Handler = Callable[["Session", dict[str, Any], bytes], Awaitable[tuple[dict[str, Any], bytes] | None]]
+Handler = Callable[["Session", dict[str, Any], bytes], Awaitable[tuple[dict[str, Any], Body] | None]]
 
 
 class BadRequest(CoveError):

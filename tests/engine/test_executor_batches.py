@@ -165,3 +165,29 @@ def test_unavailable_block_is_a_failed_file_not_a_crash(tmp_path: Path) -> None:
     report = asyncio.run(ex.execute(Plan(actions=tuple(actions))))
     assert set(report.failed) == {"f0", "f1", "f2"}
     assert not any((root / f"f{i}").exists() for i in range(3))
+
+
+def test_blocks_read_into_one_buffer_are_packed_and_verified(tmp_path: Path) -> None:
+    """What a LAN peer serves: found blocks packed after the header room, each verified against
+    its hash; a block no file holds, and a block whose file changed on disk, are not found."""
+    blocks = MemoryBlocks()
+    root, index, ex = _setup(tmp_path, blocks)
+    one, two = os.urandom(3 * 1024 * 1024), os.urandom(300_000)
+    report = asyncio.run(ex.execute(Plan(actions=(_download(blocks, "one", one), _download(blocks, "two", two)))))
+    assert not report.failed
+    b_one, b_two = index.get("one").blocks, index.get("two").blocks
+    assert len(b_one) > 2
+    unknown = Block(b"\x01" * 32, 10)
+    ask = [b_one[0], unknown, b_two[0], *b_one[1:]]
+    room = 17
+    buf = bytearray(b"h" * room + bytes(sum(b.size for b in ask)))
+    found, end = executor.read_local_blocks_into(root, index, ask, buf, room)
+    assert found == [True, False, True] + [True] * (len(b_one) - 1)
+    assert bytes(buf[:room]) == b"h" * room
+    first = b_one[0].size
+    assert bytes(buf[room:end]) == one[:first] + two[: b_two[0].size] + one[first:]
+    # the file changes on disk behind the index's back: its blocks no longer verify
+    with open(root / "two", "r+b") as f:
+        f.write(b"\0" * 16)
+    found, end = executor.read_local_blocks_into(root, index, [b_two[0], b_one[0]], buf, room)
+    assert found == [False, True] and bytes(buf[room:end]) == one[:first]

@@ -16,7 +16,17 @@ from nacl.signing import SigningKey
 
 from sync.lan import channel as channel_mod
 from sync.lan.certs import DeviceCertificate
-from sync.lan.channel import THREAD_THRESHOLD, Channel, ChannelError, CipherState, ProtocolError, handshake
+from sync.lan.channel import (
+    THREAD_THRESHOLD,
+    BodyBuffer,
+    Channel,
+    ChannelError,
+    CipherState,
+    ProtocolError,
+    decode_message,
+    encode_message,
+    handshake,
+)
 from sync.lan.stream import FrameStream, open_stream, serve_streams
 
 ACCOUNT = SigningKey.generate()
@@ -215,3 +225,15 @@ class _no_error:
 
     def __exit__(self, *exc: object) -> bool:
         return False
+
+
+def test_a_body_buffer_is_sent_in_place_or_copied_when_its_room_is_short() -> None:
+    body = os.urandom(5000)
+    header = {"t": "blocks", "found": [True, False], "re": 7}
+    roomy = BodyBuffer(bytearray(200) + body, 200)
+    plain = encode_message(header, roomy)
+    assert isinstance(plain, memoryview) and plain.obj is roomy.buf  # no copy of the body
+    assert decode_message(bytes(plain)) == (header, body)
+    short = BodyBuffer(bytearray(3) + body, 3)
+    assert decode_message(bytes(encode_message(header, short))) == (header, body)
+    assert decode_message(encode_message(header, body)) == (header, body)
