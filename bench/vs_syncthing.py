@@ -357,8 +357,10 @@ def main() -> int:
     systems = [("Cove", CovePair), ("Syncthing", SyncthingPair)]
     if args.only:
         systems = [x for x in systems if x[0].lower() == args.only]
+    bases: list[Path] = []
     for name, cls in systems:
         base = Path(tempfile.mkdtemp(prefix=f"vs-{name.lower()}-", dir=args.tmpdir))
+        bases.append(base)
         pair = None
         try:
             log(f"=== {name}: generating data (scale {args.scale:g})")
@@ -372,10 +374,14 @@ def main() -> int:
         finally:
             if pair is not None:
                 pair.stop()
-            if args.keep:
-                log(f"{name}: kept {base}")
-            else:
-                shutil.rmtree(base, ignore_errors=True)
+    # Deleted only at the end: ext4 does not reuse the inodes of files deleted in the last
+    # 60-360 s, and with tens of thousands of them every new file's inode takes a long search
+    # (ialloc.c recently_deleted) -- deleting one system's files would slow the next one down.
+    for base in bases:
+        if args.keep:
+            log(f"kept {base}")
+        else:
+            shutil.rmtree(base, ignore_errors=True)
     text = table(results, args.scale)
     print()
     print(text)
