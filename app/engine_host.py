@@ -15,8 +15,11 @@ Only what has no event is polled, slowly: each folder's file counts and disk usa
 (:mod:`sync.queries`, off the GUI thread), every ``poll_ms`` and shortly after changes.
 
 Pausing uses :meth:`Engine.set_paused` per folder and new folders :meth:`Engine.start_folder`: the
-engine task keeps running. Nothing here blocks the GUI thread: opening indexes and queries run
-through :class:`app.jobs.Jobs`, relay calls are awaited on the loop.
+engine task keeps running. Bandwidth limits (:meth:`Engine.set_bandwidth`) and paused LAN peers
+(:meth:`Engine.set_peer_paused`) are saved in the engine's config and applied to the running engine
+at once; both only write a small file, so they are called on the GUI thread. Nothing here blocks
+the GUI thread: opening indexes and queries run through :class:`app.jobs.Jobs`, relay calls are
+awaited on the loop.
 """
 
 from __future__ import annotations
@@ -34,9 +37,11 @@ from PySide6.QtCore import QObject, Qt, QThread, QTimer, Signal
 
 from app.jobs import Jobs
 from app.notify import Event, EventKind
-from sync.config import FolderConfig, save_app_config
+from sync.config import Bandwidth, FolderConfig, save_app_config
 from sync.engine import Engine
+from sync.humanize import human_rate
 from sync.queries import Counts, IndexReader
+from sync.wire.ids import short_id
 
 
 class AppState(enum.Enum):
@@ -247,6 +252,20 @@ class EngineHost(QObject):
 
     def toggle_pause(self) -> None:
         self.resume() if self.paused else self.pause()
+
+    def set_bandwidth(self, bandwidth: Bandwidth) -> None:
+        """Save the limits and apply them to the running engine (LAN channels, relay transports)."""
+        if bandwidth == self.engine.config.bandwidth:
+            return
+        self.engine.set_bandwidth(bandwidth)
+        b = bandwidth
+        self._on_report(f"bandwidth limits: LAN up {human_rate(b.lan_up)}, down {human_rate(b.lan_down)}; "
+                        f"relay up {human_rate(b.relay_up)}, down {human_rate(b.relay_down)}")
+
+    def set_peer_paused(self, device_id: str, paused: bool) -> None:
+        """Stop (or resume) syncing with one LAN peer; remembered, and applied to the running engine."""
+        self.engine.set_peer_paused(device_id, paused)
+        self._on_report(f"{'paused' if paused else 'resumed'} syncing with {short_id(device_id)} on the LAN")
 
     # -- engine events (GUI thread) ------------------------------------------------------------
 

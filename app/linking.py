@@ -10,8 +10,10 @@
   folder ID (:meth:`EngineHost.add_folder` for LAN folders, :meth:`EngineHost.add_relay_folder`
   for relay folders).
 * :class:`DeviceRoster` — this account's devices (:func:`sync.devices.list_devices`), the LAN
-  peers with the path in use (:func:`sync.lan.cli.peer_rows` over the running LAN service's status,
-  or the status file), and revoking one (:func:`sync.devices.revoke`).
+  peers with the path in use (:func:`peer_table`: :func:`sync.lan.cli.peer_rows` over the running
+  LAN service's status, or the status file, with each peer's device ID and whether it is paused),
+  revoking one (:func:`sync.devices.revoke`), and pausing or resuming syncing with a LAN peer
+  (:meth:`EngineHost.set_peer_paused`; a small config write, done on the GUI thread).
 
 Every call is a coroutine awaited on the app's asyncio loop (qasync), so network waits and Argon2id
 never stall the widgets; the outcome comes back as Qt signals, and the methods return the task so
@@ -24,8 +26,8 @@ import asyncio
 import enum
 import json
 import time
-from collections.abc import Coroutine
-from dataclasses import dataclass
+from collections.abc import Collection, Coroutine
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -356,10 +358,31 @@ class Linking(_Tasks):
 
 @dataclass(frozen=True)
 class PeerRow:
-    device: str
+    device: str  # short label: the start of the device ID and its name
     path: str  # LAN, relay, paused or -
     addresses: str
     state: str
+    device_id: str = ""
+    paused: bool = False  # syncing with it is paused (this device's config, or the LAN status)
+
+
+def peer_table(status: dict[str, Any], known: list[str], relay: bool, paused_peers: Collection[str],
+               now: float) -> list[PeerRow]:
+    """The rows of "On this network": :func:`sync.lan.cli.peer_rows` (what ``cove peers`` prints),
+    each with its device ID and whether it is paused; a peer paused in the config reads "paused"
+    even before the LAN status says so (or when no LAN service runs). Pure."""
+    from sync.lan.cli import peer_rows
+
+    rows: list[PeerRow] = []
+    seen: set[str] = set()
+    for p in status.get("peers", []):  # one at a time, so each row is known to be this device's
+        for r in peer_rows({**status, "peers": [p]}, [], relay, now):
+            seen.add(p["device_id"])
+            rows.append(PeerRow(*r, device_id=p["device_id"], paused=bool(p.get("paused"))))
+    for dev in known:
+        if dev not in seen:
+            rows.extend(PeerRow(*r, device_id=dev) for r in peer_rows({**status, "peers": []}, [dev], relay, now))
+    return [replace(r, path="paused", paused=True) if r.device_id in paused_peers else r for r in rows]
 
 
 def lan_status(engine: Any, now: float) -> dict[str, Any]:
@@ -378,6 +401,7 @@ def lan_status(engine: Any, now: float) -> dict[str, Any]:
 
 class DeviceRoster(_Tasks):
     loaded = Signal(object, list)  # sync.devices.DeviceList, list[PeerRow]
+    peers_changed = Signal(list)  # list[PeerRow]: a peer paused or resumed here
     failed = Signal(str)
     revoked = Signal(object)  # sync.devices.RevokeResult
     revoke_failed = Signal(str)
@@ -399,15 +423,13 @@ class DeviceRoster(_Tasks):
         return self._loading
 
     async def _refresh(self) -> None:
-        from sync.lan.cli import peer_rows
-
         engine = self.engine
         try:
             listing = await devices.list_devices(engine)
             now = time.time()
             status = await asyncio.to_thread(lan_status, engine, now) if engine.lan is None else lan_status(engine, now)
             known = [r.device_id for r in listing.rows if not r.this_device and not r.revoked]
-            rows = [PeerRow(*r) for r in peer_rows(status, known, engine.config.relay is not None, now)]
+            rows = peer_table(status, known, engine.config.relay is not None, engine.config.paused_peers, now)
         except Exception as e:  # noqa: BLE001
             self.failed.emit(describe_error(e))
             return
@@ -426,3 +448,12 @@ class DeviceRoster(_Tasks):
         self.revoked.emit(result)
         self.refresh()
         return result
+
+    def set_peer_paused(self, device_id: str, paused: bool) -> asyncio.Task:
+        """Pause or resume syncing with a LAN peer (saved, and applied to the running engine at
+        once); ``peers_changed`` at once with the row flipped, then a refresh for the rest."""
+        self.host.set_peer_paused(device_id, paused)
+        self.peers = [replace(p, paused=paused, path="paused" if paused else p.path) if p.device_id == device_id
+                      else p for p in self.peers]
+        self.peers_changed.emit(self.peers)
+        return self.refresh()

@@ -1,8 +1,10 @@
 """Settings that only the desktop app uses, kept in ``<config dir>/app.json`` beside the engine's
-``config.json`` (which the app never edits directly), and the XDG autostart entry.
+``config.json`` (which the app never edits directly: engine settings such as bandwidth limits and
+paused peers go through :class:`sync.engine.Engine`), and the XDG autostart entry.
 
 :class:`AppSettings` is typed and validated on load; an unreadable file falls back to defaults
-with the problem in :attr:`AppSettings.load_error` instead of stopping the app. Saving is atomic.
+with the problem in :attr:`AppSettings.load_error` instead of stopping the app, and keys it does
+not know (such as ``upload_limit_kib`` of older versions) are skipped. Saving is atomic.
 """
 
 from __future__ import annotations
@@ -31,8 +33,6 @@ class AppSettings:
     sync_mode: str = SyncMode.LAN
     relay_url: str = ""
     relay_account: str = ""
-    upload_limit_kib: int = 0  # 0: unlimited
-    download_limit_kib: int = 0
     notifications: bool = True
     start_on_login: bool = False
     load_error: str = ""

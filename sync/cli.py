@@ -1,4 +1,4 @@
-"""The headless command line: `cove init|scan|status|history|restore|daemon`.
+"""The headless command line: `cove init|scan|status|history|restore|daemon` and the rest.
 
 Parses arguments, asks the :class:`sync.engine.Engine` to do the work and prints the outcome for a
 person. Every failure the user can cause (a bad path, a broken index, a newer config) is a
@@ -21,6 +21,7 @@ from sync.config import Dirs
 from sync.engine import Engine, FolderStatus, ScanSummary
 from sync.errors import CoveError
 from sync.humanize import human_size
+from sync.settings_cli import SETTINGS_COMMANDS, register_settings_commands
 from sync.share_cli import SHARE_COMMANDS, register_share_commands
 
 
@@ -149,6 +150,8 @@ def build_parser() -> argparse.ArgumentParser:
     dsub = s.add_subparsers(dest="devices_command", metavar="ACTION")
     r = dsub.add_parser("revoke", help="remove a device from the account: LAN peers and the relay refuse it from now on")
     r.add_argument("device", metavar="DEVICE_ID_OR_PREFIX", help="its ID as `cove devices` shows it (a unique prefix will do)")
+
+    register_settings_commands(sub)  # `cove pause`, `cove resume`, `cove limits` (sync/settings_cli.py)
 
     s = sub.add_parser("daemon", help="watch all folders and keep the index current until stopped")
     s.add_argument("--once", action="store_true", help="scan and sync every folder once, then exit")
@@ -465,6 +468,7 @@ COMMANDS = {
 }
 
 COMMANDS.update(SHARE_COMMANDS)
+COMMANDS.update(SETTINGS_COMMANDS)
 COMMANDS["devices"] = _cmd_devices
 
 

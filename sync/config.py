@@ -25,6 +25,7 @@ from pathlib import Path
 import platformdirs
 
 from sync.atomic import replace_file
+from sync.wire.ids import is_device_id
 
 CONFIG_VERSION = 1
 MARKER_DIR = ".cove"
@@ -124,10 +125,36 @@ class RelayAccount:
 
 
 @dataclass(frozen=True)
+class Bandwidth:
+    """Bandwidth limits in bytes per second, 0 for none: to and from LAN peers, and to and from
+    the relay, each set on its own (``cove limits``, the app's settings)."""
+
+    lan_up: int = 0
+    lan_down: int = 0
+    relay_up: int = 0
+    relay_down: int = 0
+
+    def to_json(self) -> dict:
+        return asdict(self)
+
+    @staticmethod
+    def from_json(d: object) -> Bandwidth:
+        if not isinstance(d, dict) or set(d) - {"lan_up", "lan_down", "relay_up", "relay_down"}:
+            raise ConfigError("malformed bandwidth limits in config (expected lan_up, lan_down, relay_up, relay_down)")
+        values = {k: d.get(k, 0) for k in ("lan_up", "lan_down", "relay_up", "relay_down")}
+        for k, v in values.items():
+            if not isinstance(v, int) or isinstance(v, bool) or v < 0:
+                raise ConfigError(f"bandwidth limit {k} must be a whole number of bytes per second, 0 for none (got {v!r})")
+        return Bandwidth(**values)
+
+
+@dataclass(frozen=True)
 class AppConfig:
     folders: tuple[FolderConfig, ...] = ()
     device_name: str = ""
     relay: RelayAccount | None = None
+    bandwidth: Bandwidth = field(default_factory=Bandwidth)
+    paused_peers: tuple[str, ...] = ()  # device IDs: not connected to, not accepted, until resumed
 
     def folder_for(self, path: Path) -> FolderConfig | None:
         """The folder whose root contains ``path`` (or is it)."""
@@ -173,7 +200,12 @@ def load_app_config(dirs: Dirs) -> AppConfig:
         ):
             raise ConfigError(f"{path}: malformed relay account")
         relay = RelayAccount(url=relay_raw["url"], username=relay_raw["username"])
-    return AppConfig(folders=folders, device_name=str(raw.get("device_name", "")), relay=relay)
+    bandwidth = Bandwidth.from_json(raw.get("bandwidth", {}))
+    peers = raw.get("paused_peers", [])
+    if not isinstance(peers, list) or not all(isinstance(p, str) and is_device_id(p) for p in peers):
+        raise ConfigError(f"{path}: paused_peers must be a list of device IDs")
+    return AppConfig(folders=folders, device_name=str(raw.get("device_name", "")), relay=relay,
+                     bandwidth=bandwidth, paused_peers=tuple(peers))
 
 
 def save_app_config(dirs: Dirs, config: AppConfig) -> None:
@@ -184,6 +216,8 @@ def save_app_config(dirs: Dirs, config: AppConfig) -> None:
             "device_name": config.device_name,
             "folders": [f.to_json() for f in config.folders],
             "relay": None if config.relay is None else {"url": config.relay.url, "username": config.relay.username},
+            "bandwidth": config.bandwidth.to_json(),
+            "paused_peers": sorted(config.paused_peers),
         },
     )
 

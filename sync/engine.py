@@ -22,6 +22,7 @@ from sync.account import AccountService, LoginResult, load_keyring
 from sync.changes import ChangeKind
 from sync.config import (
     AppConfig,
+    Bandwidth,
     ConfigError,
     Dirs,
     FolderConfig,
@@ -38,6 +39,7 @@ from sync.events import EngineEvents
 from sync.folder import FolderRunner
 from sync.identity import DeviceIdentity, IdentityError, load_or_create_identity
 from sync.index import HistoryEntry, IndexError_, StoredError
+from sync.lan.limits import LimitedTransport, Limits
 from sync.relay_client import AppendNotice, Hello, MembershipNotice, NotificationListener, RelayClient
 from sync.wire.ids import is_folder_id
 
@@ -85,6 +87,42 @@ def summarize(folder: FolderConfig, changes: list, errors: list, files: int, sec
     )
 
 
+CONFIG_POLL_S = 1.0  # how often a running engine looks for settings saved by another process
+
+
+class _ConfigWatch:
+    """Calls ``reload`` when the file at ``path`` changes identity (mtime, size, inode), checked
+    every ``every_s`` on the running loop. A timer rather than a task: stopping it (``cancel``)
+    takes effect at once, with no turn of the loop left to finish."""
+
+    def __init__(self, path: Path, reload: Callable[[], object], every_s: float):
+        self.path = path
+        self.reload = reload
+        self.every_s = every_s
+        self.loop = asyncio.get_running_loop()
+        self.seen = self._stamp()
+        self.timer = self.loop.call_later(every_s, self._tick)
+
+    def _stamp(self) -> tuple[int, int, int] | None:
+        try:
+            st = os.stat(self.path)
+        except OSError:
+            return None
+        return st.st_mtime_ns, st.st_size, st.st_ino
+
+    def _tick(self) -> None:
+        try:
+            now = self._stamp()
+            if now != self.seen:
+                self.seen = now
+                self.reload()
+        finally:
+            self.timer = self.loop.call_later(self.every_s, self._tick)
+
+    def cancel(self) -> None:
+        self.timer.cancel()
+
+
 class Engine:
     def __init__(
         self,
@@ -98,6 +136,8 @@ class Engine:
         self.identity = identity
         self.clock = clock
         self.events = EngineEvents()
+        self.limits = Limits()  # bandwidth: the LAN service's channels and every relay transport
+        self.limits.apply(config.bandwidth)
         self.lan = None  # the LAN service while run() is going (sync.lan.service.LanService)
         self._runners: dict[str, FolderRunner] = {}
         self._running: tuple[asyncio.Event, Callable[[str], None], RelayClient | None, list] | None = None
@@ -210,16 +250,77 @@ class Engine:
         return runner
 
     def set_paused(self, folder_id: str, paused: bool) -> None:
-        """Pause or resume a folder (remembered in the config)."""
+        """Pause or resume a folder (remembered in the config): a paused folder is not scanned,
+        published, received, served to LAN peers or pulled from them; what changed meanwhile
+        syncs when it is resumed."""
         folder = replace(self.folder(folder_id), paused=paused)
         self.config = self.config.with_folder(folder)
         save_app_config(self.dirs, self.config)
-        runner = self.runner(folder_id)
-        runner.folder = folder
-        if paused:
-            runner.pause()
-        else:
-            runner.resume()
+        self._apply_paused(folder)
+
+    def _apply_paused(self, folder: FolderConfig) -> None:
+        runner = self._runners.get(folder.id)  # only open ones: `cove pause` needs no index
+        if runner is not None:
+            runner.folder = folder
+            if folder.paused:
+                runner.pause()
+            elif runner.paused:
+                runner.resume()
+        if self.lan is not None:
+            if folder.paused:
+                self.lan.pause_folder(folder.id)
+            elif self.lan.pauses.folder_paused(folder.id):
+                self.lan.resume_folder(folder.id)
+
+    def set_bandwidth(self, bandwidth: Bandwidth) -> None:
+        """Bandwidth limits (remembered in the config); a running engine applies them at once."""
+        self.config = replace(self.config, bandwidth=bandwidth)
+        save_app_config(self.dirs, self.config)
+        self.limits.apply(bandwidth)
+
+    def set_peer_paused(self, device_id: str, paused: bool) -> None:
+        """Stop (or resume) syncing with one LAN peer, remembered in the config: a paused peer is
+        disconnected, not dialled and refused until it is resumed."""
+        peers = set(self.config.paused_peers)
+        peers = peers | {device_id} if paused else peers - {device_id}
+        self.config = replace(self.config, paused_peers=tuple(sorted(peers)))
+        save_app_config(self.dirs, self.config)
+        self._apply_peer_pauses()
+
+    def _apply_peer_pauses(self) -> None:
+        if self.lan is None:
+            return
+        want = set(self.config.paused_peers)
+        for device_id in want - self.lan.pauses.peers:
+            self.lan.pause_peer(device_id)
+        for device_id in self.lan.pauses.peers - want:
+            self.lan.resume_peer(device_id)
+
+    def reload_settings(self) -> bool:
+        """Take up pauses and bandwidth limits another process (``cove pause``, ``cove limits``)
+        saved in the config; True when something changed. Folders added or removed elsewhere
+        are not taken up here (the daemon is restarted for those)."""
+        try:
+            disk = load_app_config(self.dirs)
+        except ConfigError:
+            return False  # mid-write or broken: keep running with what we have
+        changed = False
+        for f in disk.folders:
+            mine = next((m for m in self.config.folders if m.id == f.id), None)
+            if mine is not None and mine.paused != f.paused:
+                folder = replace(mine, paused=f.paused)
+                self.config = self.config.with_folder(folder)
+                self._apply_paused(folder)
+                changed = True
+        if disk.bandwidth != self.config.bandwidth:
+            self.config = replace(self.config, bandwidth=disk.bandwidth)
+            self.limits.apply(disk.bandwidth)
+            changed = True
+        if disk.paused_peers != self.config.paused_peers:
+            self.config = replace(self.config, paused_peers=disk.paused_peers)
+            self._apply_peer_pauses()
+            changed = True
+        return changed
 
     def request_scan(self, folder_id: str, paths: set[str] | None = None) -> None:
         """Have the running engine scan (serialised with its other work); paths relative."""
@@ -353,13 +454,14 @@ class Engine:
 
     def _attach(self, folder: FolderConfig, client: RelayClient) -> FolderRunner:
         runner = self.runner(folder.id)
+        transport = LimitedTransport(client, self.limits)
         if runner.syncer is not None:
-            runner.syncer.set_transport(client)
+            runner.syncer.set_transport(transport)
         else:
             keyring = load_keyring(self.dirs, folder.id)
             if keyring is None:
                 raise CoveError(f"{folder.path}: this device has no key for the folder; add it again with `cove folder add`")
-            runner.attach_transport(client, keyring, self.identity, self.config.device_name or self.identity.short_id)
+            runner.attach_transport(transport, keyring, self.identity, self.config.device_name or self.identity.short_id)
             sharing.install(self, runner)  # sharing: verify membership and member devices' certificates
         return runner
 
@@ -403,6 +505,7 @@ class Engine:
             except CoveError as e:
                 report(f"{folder.path}: {e}")
         tasks = [asyncio.create_task(r.run(stop, report)) for r in runners]
+        config_watch = self._watch_config()
         if client is not None:
             tasks.append(asyncio.create_task(self._listen(client, runners, stop, report)))
         self._running = (stop, report, client, tasks)
@@ -424,6 +527,7 @@ class Engine:
             await stop.wait()
         finally:
             self._running = None
+            config_watch.cancel()
             if discovery is not None:
                 await discovery.stop()
             if self.lan is not None:
@@ -435,6 +539,11 @@ class Engine:
                     await t
             if client is not None:
                 await client.close()
+
+    def _watch_config(self, every_s: float = CONFIG_POLL_S) -> _ConfigWatch:
+        """Take up settings other processes save (``cove pause``, ``cove limits``) within a
+        second (:class:`_ConfigWatch`); ``cancel()`` the result to stop."""
+        return _ConfigWatch(self.dirs.config_file, self.reload_settings, every_s)
 
     def _attach_any(self, folder: FolderConfig, client: RelayClient | None) -> FolderRunner:
         """A folder's runner with the transport it syncs through: LAN peers (and the relay, for

@@ -2,7 +2,8 @@
 and QR code, its countdown and outcome; served on the LAN or deposited on the relay); "Join with a
 code" (code or QR text, relay fields when the code or this device needs them, then the folders the
 account's keys open, each with Add…); the account's devices with Revoke…, and the LAN peers with the
-path in use — refreshed every few seconds while the page is shown.
+path in use, each with Pause/Resume (stop or resume syncing with that device on the LAN) —
+refreshed every few seconds while the page is shown.
 
 The work is :mod:`app.linking` (coroutines on the app's loop); this module is widgets only.
 """
@@ -164,6 +165,7 @@ class DevicesPage(QWidget):
         self.revoke_dialog: QMessageBox | None = None
         self.folder_rows: dict[str, FolderRow] = {}
         self.revoke_buttons: dict[str, QPushButton] = {}
+        self.pause_buttons: dict[str, QPushButton] = {}  # LAN peers by device ID
 
         # -- this device
         self.id_label = QLabel(f"<span style='font-family:monospace;font-size:11pt'>{grouped(self.device_id)}</span>"
@@ -271,8 +273,8 @@ class DevicesPage(QWidget):
         # -- the account's devices and LAN peers
         self.devices_table = QTableWidget(0, 4)
         self.devices_table.setHorizontalHeaderLabels(["Device", "ID", "Status", ""])
-        self.peers_table = QTableWidget(0, 4)
-        self.peers_table.setHorizontalHeaderLabels(["Device", "Path", "Addresses", "State"])
+        self.peers_table = QTableWidget(0, 5)
+        self.peers_table.setHorizontalHeaderLabels(["Device", "Path", "Addresses", "State", ""])
         for t in (self.devices_table, self.peers_table):
             t.verticalHeader().hide()
             t.setShowGrid(False)
@@ -282,11 +284,14 @@ class DevicesPage(QWidget):
             t.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
             t.horizontalHeader().setStretchLastSection(True)
             t.setMinimumHeight(120)
-        self.devices_table.horizontalHeader().setStretchLastSection(False)
-        self.devices_table.horizontalHeader().setSectionResizeMode(2, QHeaderView.ResizeMode.Stretch)
+        for t, stretch in ((self.devices_table, 2), (self.peers_table, 3)):  # the status; buttons at the end
+            t.horizontalHeader().setStretchLastSection(False)
+            t.horizontalHeader().setSectionResizeMode(stretch, QHeaderView.ResizeMode.Stretch)
         self.devices_status = _note()
         self.devices_status.hide()
         self.peers_empty = empty_note(NO_PEERS)
+        self.peers_status = _note()
+        self.peers_status.hide()
         devs = QGroupBox("Devices of this account")
         dv = QVBoxLayout(devs)
         dv.addWidget(self.devices_table, 1)
@@ -295,6 +300,7 @@ class DevicesPage(QWidget):
         pv = QVBoxLayout(lan)
         pv.addWidget(self.peers_table, 1)
         pv.addWidget(self.peers_empty, 1)
+        pv.addWidget(self.peers_status)
 
         body = QWidget()
         grid = QGridLayout(body)
@@ -328,6 +334,7 @@ class DevicesPage(QWidget):
         r.failed.connect(lambda m: _set(self.devices_status, m, ERROR_STYLE))
         r.revoked.connect(self._revoked)
         r.revoke_failed.connect(lambda m: _set(self.devices_status, m, ERROR_STYLE))
+        r.peers_changed.connect(self.set_peers)
         self._show_fingerprint()
         self._code_changed("")
         self.set_peers([])
@@ -556,11 +563,35 @@ class DevicesPage(QWidget):
     def set_peers(self, peers: list[PeerRow]) -> None:
         t = self.peers_table
         t.setRowCount(len(peers))
+        self.pause_buttons.clear()
         for i, p in enumerate(peers):
             for col, text in enumerate((p.device, p.path, p.addresses, p.state)):
-                t.setItem(i, col, QTableWidgetItem(text))
+                item = QTableWidgetItem(text)
+                item.setData(Qt.ItemDataRole.UserRole, p.device_id)
+                if col == 0 and p.device_id:
+                    item.setToolTip(p.device_id)
+                t.setItem(i, col, item)
+            if not p.device_id:
+                t.removeCellWidget(i, 4)
+                continue
+            button = QPushButton("Resume" if p.paused else "Pause")
+            button.setToolTip("Resume syncing with this device on this network" if p.paused else
+                              "Pause syncing with this device on this network: it is disconnected and "
+                              "refused until you resume")
+            button.clicked.connect(lambda _c=False, row=p: self.toggle_peer(row))
+            self.pause_buttons[p.device_id] = button
+            t.setCellWidget(i, 4, button)
         t.setVisible(bool(peers))
         self.peers_empty.setVisible(not peers)
+
+    def toggle_peer(self, row: PeerRow) -> None:
+        """Pause syncing with a LAN peer, or resume it (the button says which)."""
+        try:
+            self.roster.set_peer_paused(row.device_id, not row.paused)
+        except OSError as e:  # the config file cannot be written
+            _set(self.peers_status, f"Could not {'resume' if row.paused else 'pause'} {row.device}: {e}", ERROR_STYLE)
+            return
+        _set(self.peers_status, "")
 
     def ask_revoke(self, row: DeviceRow) -> QMessageBox:
         """The confirmation dialog (window-modal, not a nested event loop); Revoke acts."""

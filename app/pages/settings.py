@@ -1,16 +1,21 @@
 """Settings: relay account, bandwidth limits, ignore patterns (the folder's ``.coveignore``), start on
 login (XDG autostart entry), notifications. App-only values persist through
-:class:`app.context.SettingsStore`; ignore patterns live in the folder, where the engine reads them."""
+:class:`app.context.SettingsStore`; ignore patterns live in the folder, where the engine reads them;
+bandwidth limits (upload and download, to LAN peers and to the relay) are the engine's, saved and
+applied at once through :meth:`app.engine_host.EngineHost.set_bandwidth`."""
 
 from __future__ import annotations
 
+from dataclasses import fields
 from pathlib import Path
 
 from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QShowEvent
 from PySide6.QtWidgets import (
     QCheckBox,
     QFileDialog,
     QFormLayout,
+    QGridLayout,
     QGroupBox,
     QHBoxLayout,
     QLabel,
@@ -28,11 +33,37 @@ from PySide6.QtWidgets import (
 from app.context import Context
 from app.pages import FolderPicker, heading
 from app.settings import SyncMode, autostart_enabled, set_autostart, validate_relay_url
+from sync.config import Bandwidth
 from sync.fileops import atomic_write
+from sync.humanize import human_rate
 from sync.ignore import IGNORE_FILE, IgnoreRules
 
 IGNORE_HELP = ("One pattern per line, as in .gitignore: <code>*.tmp</code>, <code>build/</code>, "
                "<code>!keep.tmp</code>. The file syncs, so every device follows the same rules.")
+
+
+LIMITS = tuple(f.name for f in fields(Bandwidth))  # lan_up, lan_down, relay_up, relay_down
+LIMIT_TIPS = {
+    "lan_up": "What this device sends to your devices on this network, at most",
+    "lan_down": "What this device receives from your devices on this network, at most",
+    "relay_up": "What this device uploads to the relay, at most (folders that sync through a relay)",
+    "relay_down": "What this device downloads from the relay, at most (folders that sync through a relay)",
+}
+MAX_KIB = 10_000_000
+
+
+def to_kib(bytes_per_s: int) -> int:
+    """A limit in bytes per second as the spin boxes show it: KiB/s, 0 for unlimited, and a limit
+    below 1 KiB/s (set by hand in config.json) as 1 rather than as unlimited. Pure."""
+    return 0 if bytes_per_s <= 0 else max(1, round(bytes_per_s / 1024))
+
+
+def edited_bandwidth(current: Bandwidth, shown: dict[str, int], boxes: dict[str, int]) -> Bandwidth:
+    """The limits after editing: the boxes changed since they were ``shown`` (KiB/s) take their new
+    value; the others keep the engine's exact one (a limit set with ``cove limits 10MB`` is not
+    rounded to whole KiB by saving another one, nor overwritten if it changed meanwhile). Pure."""
+    return Bandwidth(**{name: boxes[name] * 1024 if boxes[name] != shown[name] else getattr(current, name)
+                        for name in LIMITS})
 
 
 def read_ignore(root: Path) -> str:
@@ -119,20 +150,38 @@ class SettingsPage(QWidget):
             r.folder_added.connect(self._folder_added)
             r.busy_changed.connect(self._relay_busy)
 
-        # bandwidth
-        self.upload = QSpinBox(maximum=10_000_000, suffix=" KB/s", specialValueText="unlimited", singleStep=100)
-        self.download = QSpinBox(maximum=10_000_000, suffix=" KB/s", specialValueText="unlimited", singleStep=100)
-        for box in (self.upload, self.download):
+        # bandwidth: the engine's limits, in KiB/s, applied at once
+        self.limit_boxes: dict[str, QSpinBox] = {}
+        for name in LIMITS:
+            box = QSpinBox(maximum=MAX_KIB, suffix=" KiB/s", specialValueText="unlimited", singleStep=100)
             box.setMinimumWidth(160)
-        self.upload.setValue(s.upload_limit_kib)
-        self.download.setValue(s.download_limit_kib)
-        self.upload.editingFinished.connect(self.save_bandwidth)
-        self.download.editingFinished.connect(self.save_bandwidth)
+            box.setToolTip(LIMIT_TIPS[name] + " (0: unlimited)")
+            box.editingFinished.connect(self.save_bandwidth)
+            self.limit_boxes[name] = box
+        self.lan_up, self.lan_down = self.limit_boxes["lan_up"], self.limit_boxes["lan_down"]
+        self.relay_up, self.relay_down = self.limit_boxes["relay_up"], self.limit_boxes["relay_down"]
+        self.bandwidth_status = QLabel()
+        self.bandwidth_status.setWordWrap(True)
+        self.bandwidth_status.setStyleSheet("color:#666")
+        self._shown_limits: dict[str, int] = {}
         bandwidth = QGroupBox("Bandwidth")
-        bf = QFormLayout(bandwidth)
-        bf.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.FieldsStayAtSizeHint)
-        bf.addRow("Upload limit", self.upload)
-        bf.addRow("Download limit", self.download)
+        bg = QGridLayout(bandwidth)
+        bg.addWidget(QLabel("Upload"), 0, 1)
+        bg.addWidget(QLabel("Download"), 0, 2)
+        lan_label = QLabel("LAN peers")
+        lan_label.setToolTip("Your devices on this network, synced directly")
+        relay_label = QLabel("Relay")
+        relay_label.setToolTip("Folders that sync through a relay (in LAN-only mode none does, so these "
+                               "limits have no effect there)")
+        bg.addWidget(lan_label, 1, 0)
+        bg.addWidget(self.lan_up, 1, 1)
+        bg.addWidget(self.lan_down, 1, 2)
+        bg.addWidget(relay_label, 2, 0)
+        bg.addWidget(self.relay_up, 2, 1)
+        bg.addWidget(self.relay_down, 2, 2)
+        bg.addWidget(self.bandwidth_status, 3, 0, 1, 4)
+        bg.setColumnStretch(3, 1)
+        self.load_bandwidth()
 
         # ignore patterns
         self.picker = FolderPicker(ctx)
@@ -187,6 +236,10 @@ class SettingsPage(QWidget):
         outer.setContentsMargins(0, 0, 0, 0)
         outer.addWidget(scroll)
         self.load_ignore()
+
+    def showEvent(self, event: QShowEvent) -> None:
+        super().showEvent(event)
+        self.load_bandwidth()
 
     # -- relay ----------------------------------------------------------------------------------
 
@@ -290,9 +343,38 @@ class SettingsPage(QWidget):
         self.load_remote_folders()
         self.saved.emit("relay folder")
 
+    # -- bandwidth ------------------------------------------------------------------------------
+
+    def load_bandwidth(self) -> None:
+        """Show the engine's limits (they may have changed with ``cove limits`` meanwhile)."""
+        current = self.ctx.engine.config.bandwidth
+        for name, box in self.limit_boxes.items():
+            box.blockSignals(True)
+            box.setValue(to_kib(getattr(current, name)))
+            box.blockSignals(False)
+        self._shown_limits = {name: box.value() for name, box in self.limit_boxes.items()}
+        self._describe_bandwidth(current, "")
+
     def save_bandwidth(self) -> None:
-        self.ctx.settings.update(upload_limit_kib=self.upload.value(), download_limit_kib=self.download.value())
+        """Save the boxes the person changed to the engine, which applies them at once."""
+        current = self.ctx.engine.config.bandwidth
+        wanted = edited_bandwidth(current, self._shown_limits,
+                                  {name: box.value() for name, box in self.limit_boxes.items()})
+        if wanted == current:
+            return
+        try:
+            self.ctx.host.set_bandwidth(wanted)
+        except OSError as e:  # the config file cannot be written
+            self.bandwidth_status.setText(f"<span style='color:#b00'>Not saved: {e}</span>")
+            return
+        self.load_bandwidth()
+        self._describe_bandwidth(wanted, "Saved and applied. ")
         self.saved.emit("bandwidth")
+
+    def _describe_bandwidth(self, b: Bandwidth, prefix: str) -> None:
+        self.bandwidth_status.setText(
+            f"{prefix}LAN peers: up {human_rate(b.lan_up)}, down {human_rate(b.lan_down)}. "
+            f"Relay: up {human_rate(b.relay_up)}, down {human_rate(b.relay_down)}.")
 
     # -- ignore patterns ------------------------------------------------------------------------
 

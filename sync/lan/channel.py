@@ -179,7 +179,8 @@ class Channel:
     initiator: bool
     _tx: CipherState
     _rx: CipherState
-    throttle: Throttle | None = None
+    throttle_out: Throttle | None = None  # bandwidth limits: frames sent ...
+    throttle_in: Throttle | None = None  # ... and received
     counters: Counters = field(default_factory=Counters)
 
     def __post_init__(self) -> None:
@@ -203,8 +204,8 @@ class Channel:
                 frame = await asyncio.to_thread(CipherState.seal, aead, nonce, plain)
             else:
                 frame = CipherState.seal(aead, nonce, plain)
-            if self.throttle is not None:
-                await self.throttle(len(frame))
+            if self.throttle_out is not None:
+                await self.throttle_out(len(frame))
             try:
                 self.stream.write(frame)
                 await self.stream.drain()
@@ -217,8 +218,8 @@ class Channel:
     async def recv(self) -> tuple[dict[str, Any], bytes]:
         async with self._recv_lock:
             frame = await _read_frame(self.stream)
-            if self.throttle is not None:
-                await self.throttle(len(frame) + 4)
+            if self.throttle_in is not None:
+                await self.throttle_in(len(frame) + 4)
             self.counters.bytes_in += len(frame) + 4
             self.counters.frames_in += 1
             aead, nonce = self._rx.nonce()
@@ -280,11 +281,12 @@ async def handshake(
     cert: DeviceCertificate,
     account_sign_pk: bytes,
     expected_peer: str | None = None,
-    throttle: Throttle | None = None,
+    throttle: tuple[Throttle, Throttle] | None = None,
     timeout: float = HANDSHAKE_TIMEOUT_S,
     refuse: Callable[[str], bool] | None = None,
 ) -> Channel:
     """Run the handshake; returns an open :class:`Channel` or raises (and closes the stream).
+    ``throttle``: (outgoing, incoming) bandwidth limits for the channel's frames.
     ``refuse(device_id)`` true: the peer's device was revoked; it is refused like a non-member."""
     try:
         return await asyncio.wait_for(
@@ -306,7 +308,7 @@ async def _handshake(
     cert: DeviceCertificate,
     account_sign_pk: bytes,
     expected_peer: str | None,
-    throttle: Throttle | None,
+    throttle: tuple[Throttle, Throttle] | None,
     refuse: Callable[[str], bool] | None = None,
 ) -> Channel:
     eph_pk, eph_sk = sodium.crypto_kx_keypair()
@@ -332,7 +334,7 @@ async def _handshake(
         raise ProtocolError(f"key exchange failed: {e}") from e
     tx, rx = CipherState(tx_key), CipherState(rx_key)
     placeholder = DeviceCertificate(b"\0" * 32, "", 0, b"")
-    chan = Channel(stream, placeholder, initiator, tx, rx, throttle)
+    chan = Channel(stream, placeholder, initiator, tx, rx, *(throttle or (None, None)))
     my_role, peer_role = (b"I", b"R") if initiator else (b"R", b"I")
 
     async def send_auth() -> None:

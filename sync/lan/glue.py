@@ -1,7 +1,8 @@
 """Wiring the LAN service into an engine (used by ``Engine.run``).
 
 * :func:`make_lan_service` — the device certificate (issued with the account key this device
-  holds), the directory of verified devices (``<data>/lan/devices.json``), limits and pauses, and
+  holds), the directory of verified devices (``<data>/lan/devices.json``), the engine's bandwidth
+  limits and the pauses of its config (paused folders and peers), and
   the status file ``cove peers`` reads (``<data>/lan/status.json``). None when this device holds
   no account key (it cannot prove membership to anyone).
 * :func:`attach_folder` — a folder's transport: the relay client wrapped so LAN peers hear about
@@ -26,7 +27,7 @@ from sync.account import load_account_keys, load_keyring
 from sync.config import FolderConfig
 from sync.errors import CoveError
 from sync.lan.certs import DeviceCertificate, DeviceDirectory
-from sync.lan.limits import LimitedTransport
+from sync.lan.limits import LimitedTransport, Pauses
 from sync.lan.null_transport import NotifyingTransport, NullTransport
 from sync.lan.service import LanService
 
@@ -51,7 +52,9 @@ def make_lan_service(engine: Any, report: Callable[[str], None] = lambda line: N
     username = engine.config.relay.username if engine.config.relay is not None else LOCAL_USERNAME
     directory = DeviceDirectory(account.sign_pk, lan_dir(engine) / "devices.json")
     cert = DeviceCertificate.issue(account.signing_key, engine.identity.public_key, username)
-    return LanService(engine.identity, account.sign_pk, cert, directory, report=report, status_path=status_path(engine))
+    pauses = Pauses(folders={f.id for f in engine.config.folders if f.paused}, peers=set(engine.config.paused_peers))
+    return LanService(engine.identity, account.sign_pk, cert, directory, limits=engine.limits, pauses=pauses,
+                      report=report, status_path=status_path(engine))
 
 
 async def _write_status_periodically(lan: LanService, stop: asyncio.Event, every_s: float = 0.5) -> None:
@@ -79,7 +82,7 @@ def attach_folder(engine: Any, lan: LanService, folder: FolderConfig, client: An
         if keyring is None:
             raise CoveError(f"{folder.path}: this device has no key for the folder; link it to a device that has", folder.path)
         if folder.relay and client is not None:
-            transport: Any = NotifyingTransport(LimitedTransport(client, lan.limits.relay), lan.on_append, lan.directory)
+            transport: Any = NotifyingTransport(LimitedTransport(client, lan.limits), lan.on_append, lan.directory)
             if lan not in _relay_watch:
                 _relay_watch[lan] = lan._spawn(watch_relay_devices(lan, client))
         else:

@@ -2,10 +2,11 @@
 
 * :class:`TokenBucket` — bytes per second with a burst; ``await take(n)`` waits until ``n`` bytes
   may pass. A rate of 0 (or None) means unlimited. The clock is injectable for tests.
-* :class:`Limits` — one bucket for LAN peers and one for the relay, set separately and changeable
-  at run time (``set_lan`` / ``set_relay``). The LAN bucket throttles every frame of every peer
-  channel, both directions; the relay bucket is applied by :class:`LimitedTransport`, a wrapper
-  around any ``RelayTransport`` that charges block uploads and downloads.
+* :class:`Limits` — upload and download buckets for LAN peers and for the relay, four in all, set
+  from the config's :class:`~sync.config.Bandwidth` (:meth:`Limits.apply`) and changeable at run
+  time. The LAN buckets throttle the frames of every peer channel (sent: upload, received:
+  download); the relay buckets are applied by :class:`LimitedTransport`, a wrapper around any
+  ``RelayTransport`` that charges block uploads and downloads.
 * :class:`Pauses` — folders and peers that are paused. A paused folder is neither served to nor
   pulled from peers; a paused peer is disconnected and not dialled, and its connections refused.
 """
@@ -17,6 +18,8 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
+
+from sync.config import Bandwidth
 
 
 class TokenBucket:
@@ -63,14 +66,26 @@ class TokenBucket:
 
 @dataclass
 class Limits:
-    lan: TokenBucket = field(default_factory=lambda: TokenBucket(None))
-    relay: TokenBucket = field(default_factory=lambda: TokenBucket(None))
+    lan_up: TokenBucket = field(default_factory=lambda: TokenBucket(None))
+    lan_down: TokenBucket = field(default_factory=lambda: TokenBucket(None))
+    relay_up: TokenBucket = field(default_factory=lambda: TokenBucket(None))
+    relay_down: TokenBucket = field(default_factory=lambda: TokenBucket(None))
+
+    def apply(self, bandwidth: Bandwidth) -> None:
+        """Set all four from the config (0: unlimited); takes effect for the next frame/block."""
+        for bucket, rate in ((self.lan_up, bandwidth.lan_up), (self.lan_down, bandwidth.lan_down),
+                             (self.relay_up, bandwidth.relay_up), (self.relay_down, bandwidth.relay_down)):
+            if bucket.rate != rate:
+                bucket.set_rate(rate)
 
     def set_lan(self, bytes_per_s: float | None) -> None:
-        self.lan.set_rate(bytes_per_s)
+        """Both LAN directions at once (tests, ``sync.lan.node --lan-limit``)."""
+        self.lan_up.set_rate(bytes_per_s)
+        self.lan_down.set_rate(bytes_per_s)
 
     def set_relay(self, bytes_per_s: float | None) -> None:
-        self.relay.set_rate(bytes_per_s)
+        self.relay_up.set_rate(bytes_per_s)
+        self.relay_down.set_rate(bytes_per_s)
 
 
 @dataclass
@@ -86,19 +101,20 @@ class Pauses:
 
 
 class LimitedTransport:
-    """A ``RelayTransport`` whose block traffic passes through a :class:`TokenBucket`."""
+    """A ``RelayTransport`` whose block uploads and downloads pass through ``limits``' relay
+    buckets (looked up on every call: :meth:`Limits.apply` takes effect at once)."""
 
-    def __init__(self, inner: Any, bucket: TokenBucket):
+    def __init__(self, inner: Any, limits: Limits):
         self.inner = inner
-        self.bucket = bucket
+        self.limits = limits
 
     async def put_blocks(self, folder: str, blocks: Sequence[tuple[str, bytes]]) -> None:
-        await self.bucket.take(sum(len(b) for _, b in blocks))
+        await self.limits.relay_up.take(sum(len(b) for _, b in blocks))
         await self.inner.put_blocks(folder, blocks)
 
     async def get_block(self, folder: str, block_id: str) -> bytes:
         data = await self.inner.get_block(folder, block_id)
-        await self.bucket.take(len(data))
+        await self.limits.relay_down.take(len(data))
         return data
 
     def __getattr__(self, name: str) -> Any:

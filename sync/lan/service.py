@@ -279,8 +279,8 @@ class LanService:
         task.add_done_callback(self._tasks.discard)
         return task
 
-    def _throttle(self) -> Callable[[int], Any]:
-        return self.limits.lan.take
+    def _throttle(self) -> tuple[Callable[[int], Any], Callable[[int], Any]]:
+        return self.limits.lan_up.take, self.limits.lan_down.take
 
     async def _accept(self, stream: FrameStream) -> None:
         try:

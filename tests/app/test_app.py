@@ -7,6 +7,7 @@ import os
 import time
 from pathlib import Path
 
+from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QWizard
 
 from app.engine_host import AppState
@@ -14,7 +15,7 @@ from app.main_window import Page
 from app.settings import SyncMode, load_settings
 from app.tree_model import Role
 from sync.account import load_account_keys
-from sync.config import Dirs, read_marker
+from sync.config import Bandwidth, Dirs, load_app_config, read_marker
 from sync.engine import Engine
 from sync.history import ArchiveReason, Keep
 from sync.queries import FileStatus, IndexReader
@@ -159,13 +160,53 @@ def test_general_settings_persist(make_app, folder, dirs, tmp_path, qtbot) -> No
     assert not s.save_relay() and "https://" in s.relay_status.text()
     s.relay_url.setText("https://relay.example.org")
     assert s.save_relay()
-    s.upload.setValue(500)
-    s.save_bandwidth()
     saved = load_settings(dirs)
-    assert (saved.start_on_login, saved.notifications, saved.sync_mode, saved.relay_url, saved.upload_limit_kib) == (
-        True, False, SyncMode.RELAY, "https://relay.example.org", 500)
+    assert (saved.start_on_login, saved.notifications, saved.sync_mode, saved.relay_url) == (
+        True, False, SyncMode.RELAY, "https://relay.example.org")
     s.start_on_login.setChecked(False)
     assert not (tmp_path / "autostart" / "cove.desktop").exists()
+
+
+def type_limit(qtbot, box, text: str) -> None:
+    """Type into a spin box and press Return, as a person does (editing finishes)."""
+    box.selectAll()
+    qtbot.keyClicks(box, text)
+    qtbot.keyClick(box, Qt.Key.Key_Return)
+
+
+def test_bandwidth_limits_reach_the_engine_and_stay(make_app, folder, dirs, qtbot) -> None:
+    with Engine.create(dirs) as engine:
+        engine.set_bandwidth(Bandwidth(lan_down=10_000_000))  # as `cove limits --lan-down 10MB` sets it
+    app = make_app()
+    started(app, qtbot)
+    s = app.window.settings
+    assert [b.value() for b in (s.lan_up, s.lan_down, s.relay_up, s.relay_down)] == [0, 9766, 0, 0]
+    assert s.lan_up.text() == "unlimited" and "9.5 MiB/s" in s.bandwidth_status.text()
+    with qtbot.waitSignal(s.saved, timeout=WAIT):
+        type_limit(qtbot, s.lan_up, "500")
+    with qtbot.waitSignal(s.saved, timeout=WAIT):
+        type_limit(qtbot, s.relay_down, "2000")
+    # the LAN download limit was not touched: it keeps its exact value, not 9766 KiB/s
+    want = Bandwidth(lan_up=500 * 1024, lan_down=10_000_000, relay_up=0, relay_down=2000 * 1024)
+    assert app.engine.config.bandwidth == want
+    assert load_app_config(dirs).bandwidth == want
+    limits = app.engine.limits
+    assert (limits.lan_up.rate, limits.lan_down.rate, limits.relay_up.rate, limits.relay_down.rate) == (
+        500 * 1024, 10_000_000, 0, 2000 * 1024)
+    assert "Saved and applied" in s.bandwidth_status.text() and "500.0 KiB/s" in s.bandwidth_status.text()
+    assert any("bandwidth limits" in line for line in app.host.log)
+    with qtbot.assertNotEmitted(s.saved):  # finishing an edit that changed nothing saves nothing
+        s.relay_up.editingFinished.emit()
+    with qtbot.waitSignal(s.saved, timeout=WAIT):
+        type_limit(qtbot, s.lan_up, "0")  # back to unlimited
+    assert app.engine.config.bandwidth.lan_up == 0 and app.engine.limits.lan_up.unlimited
+
+    with qtbot.waitSignal(app.quit_done, timeout=WAIT):
+        app.request_quit()
+    again = make_app()
+    s = again.window.settings
+    assert [b.value() for b in (s.lan_up, s.lan_down, s.relay_up, s.relay_down)] == [0, 9766, 0, 2000]
+    assert again.engine.limits.relay_down.rate == 2000 * 1024
 
 
 def make_conflict(root: Path, rel: str, mine: str, theirs_copy: str, device: str) -> str:

@@ -1,7 +1,7 @@
 """The Devices page with real engines in real homes: linking a second device over the LAN through
 the widgets (real zeroconf on loopback, real pairing), adding the linked folder with its folder ID,
-a wrong code, the device list and revoking through the confirmation dialog. Every wait has a
-deadline (waitUntil / waitSignal); nothing sleeps to wait."""
+a wrong code, the device list and revoking through the confirmation dialog, pausing and resuming
+a LAN peer. Every wait has a deadline (waitUntil / waitSignal); nothing sleeps to wait."""
 
 from __future__ import annotations
 
@@ -12,11 +12,11 @@ import pytest
 from nacl.signing import SigningKey
 
 from app.application import CoveApp
-from app.linking import JoinInput, OfferOutcome, parse_join, remaining
+from app.linking import JoinInput, OfferOutcome, parse_join, peer_table, remaining
 from app.main_window import Page
 from app.pages.devices import device_state
 from sync.account import account_key_path, load_account_keys, load_keyring
-from sync.config import Dirs, RelayAccount, read_marker
+from sync.config import Dirs, RelayAccount, load_app_config, read_marker
 from sync.devices import DeviceRow
 from sync.keys import LinkCode, LinkError, link_qr_payload, new_code, parse_code
 from sync.lan.certs import DeviceCertificate, DeviceDirectory
@@ -197,6 +197,53 @@ def test_device_list_and_revoking_through_the_dialog(make_app, folder, dirs, qtb
     qtbot.waitUntil(lambda: not page.revoke_buttons[other].isEnabled(), timeout=WAIT)
     row = next(i for i in range(2) if page.devices_table.item(i, 1).text() == short_id(other))
     assert "revoked" in page.devices_table.item(row, 2).text()
+
+
+def test_peer_table_rows_carry_the_device_and_its_pause() -> None:
+    near, paused_there, known_only, me = "A" * 52, "B" * 52, "C" * 52, "D" * 52
+    status = {"device_id": me, "updated": 100.0, "peers": [
+        {"device_id": near, "name": "laptop", "addresses": [["192.168.1.5", 22000]], "connected": True,
+         "folders": ["f"]},
+        {"device_id": paused_there, "addresses": [], "paused": True},
+    ]}
+    rows = peer_table(status, [near, known_only, me], False, {known_only}, 101.0)
+    assert [(r.device_id, r.path, r.paused) for r in rows] == [
+        (near, "LAN", False), (paused_there, "paused", True), (known_only, "paused", True)]
+    assert rows[0].device == f"{short_id(near)[:7]} laptop" and rows[0].addresses == "192.168.1.5:22000"
+    assert rows[2].state == "not on this LAN"
+    # a stale status (no LAN service running): only the known devices, each still with its ID
+    assert [(r.device_id, r.path, r.paused) for r in peer_table(status, [near], True, (), 1_000.0)] == [
+        (near, "relay", False)]
+
+
+def test_pausing_and_resuming_a_lan_peer(make_app, folder, dirs, qtbot) -> None:
+    account = load_account_keys(dirs)
+    cert = DeviceCertificate.issue(account.signing_key, bytes(SigningKey.generate().verify_key), "local")
+    DeviceDirectory(account.sign_pk, dirs.data / "lan" / "devices.json").add(cert)
+    other = cert.device_id
+    app = make_app()
+    app.start()
+    page = app.window.devices
+    page.refresh()
+    qtbot.waitUntil(lambda: other in page.pause_buttons, timeout=WAIT)  # known, not on this LAN
+    button = page.pause_buttons[other]
+    assert button.text() == "Pause" and button.toolTip().startswith("Pause syncing with this device")
+    assert page.peers_table.item(0, 1).text() == "-"
+
+    button.click()
+    assert app.engine.config.paused_peers == (other,)
+    assert load_app_config(dirs).paused_peers == (other,)
+    assert page.pause_buttons[other].text() == "Resume"  # at once, before the refresh
+    assert page.pause_buttons[other].toolTip().startswith("Resume syncing with this device")
+    qtbot.waitUntil(lambda: not page.roster.busy, timeout=WAIT)  # the refresh agrees
+    assert page.pause_buttons[other].text() == "Resume" and page.peers_table.item(0, 1).text() == "paused"
+    assert any("paused syncing with" in line for line in app.host.log)
+
+    page.pause_buttons[other].click()
+    assert app.engine.config.paused_peers == ()
+    assert load_app_config(dirs).paused_peers == ()
+    qtbot.waitUntil(lambda: not page.roster.busy, timeout=WAIT)
+    assert page.pause_buttons[other].text() == "Pause" and page.peers_table.item(0, 1).text() == "-"
 
 
 def test_cancelling_the_dialog_revokes_nothing(make_app, folder, dirs, qtbot) -> None:
