@@ -6,8 +6,9 @@
   the status file ``cove peers`` reads (``<data>/lan/status.json``). None when this device holds
   no account key (it cannot prove membership to anyone).
 * :func:`attach_folder` — a folder's transport: the relay client wrapped so LAN peers hear about
-  appends (relay folders), or :class:`~sync.lan.null_transport.NullTransport` (LAN-only folders);
-  then the folder joins the LAN service, which puts LAN sources in front of the relay's blocks.
+  appends (relay folders, which also get the sharing authority, as without the LAN), or
+  :class:`~sync.lan.null_transport.NullTransport` (LAN-only folders); then the folder joins the LAN
+  service, which puts LAN sources in front of the relay's blocks.
   With a relay, the relay's device list is read now and every :data:`RELAY_DEVICES_EVERY_S`
   (:func:`watch_relay_devices`): devices revoked there are refused on the LAN too.
 * The status writer also re-reads ``devices.json`` (cheap when unchanged), so a revocation made
@@ -76,18 +77,34 @@ async def watch_relay_devices(lan: LanService, client: Any, every_s: float = REL
 
 
 def attach_folder(engine: Any, lan: LanService, folder: FolderConfig, client: Any | None = None) -> Any:
+    """Attach ``folder``'s runner to this run: a relay folder talks to the relay through
+    ``client`` (also when an earlier ``sync_now`` attached it to another client) and gets the
+    sharing authority, exactly as :meth:`Engine._attach` does without the LAN — members' devices
+    are verified by their account keys, viewers' entries refused; a LAN-only folder gets a
+    :class:`NullTransport`. Then the folder joins the LAN service."""
+    from sync import sharing
+
     runner = engine.runner(folder.id)
-    if runner.syncer is None:
-        keyring = load_keyring(engine.dirs, folder.id)
-        if keyring is None:
-            raise CoveError(f"{folder.path}: this device has no key for the folder; link it to a device that has", folder.path)
-        if folder.relay and client is not None:
-            transport: Any = NotifyingTransport(LimitedTransport(client, lan.limits), lan.on_append, lan.directory)
-            if lan not in _relay_watch:
-                _relay_watch[lan] = lan._spawn(watch_relay_devices(lan, client))
+    if folder.relay and client is not None:
+        transport: Any = NotifyingTransport(LimitedTransport(client, lan.limits), lan.on_append, lan.directory)
+        if lan not in _relay_watch:
+            _relay_watch[lan] = lan._spawn(watch_relay_devices(lan, client))
+        if runner.syncer is None:
+            runner.attach_transport(transport, _keyring(engine, folder), engine.identity,
+                                    engine.config.device_name or engine.identity.short_id)
         else:
-            transport = NullTransport(lan.directory, lan.on_append)
-        runner.attach_transport(transport, keyring, engine.identity, engine.config.device_name or engine.identity.short_id)
+            runner.syncer.set_transport(transport)
+        sharing.install(engine, runner)
+    elif runner.syncer is None:
+        runner.attach_transport(NullTransport(lan.directory, lan.on_append), _keyring(engine, folder), engine.identity,
+                                engine.config.device_name or engine.identity.short_id)
     if folder.id not in lan.folders:
         lan.add_folder(runner)
     return runner
+
+
+def _keyring(engine: Any, folder: FolderConfig) -> Any:
+    keyring = load_keyring(engine.dirs, folder.id)
+    if keyring is None:
+        raise CoveError(f"{folder.path}: this device has no key for the folder; link it to a device that has", folder.path)
+    return keyring

@@ -259,3 +259,34 @@ async def test_forged_membership_change_in_relay_storage_is_refused(tmp_path: Pa
     assert tree(root(bob1))["still.txt"] == b"syncing"
     for e in (alice, bob1, bob2, mallory):
         e.close()
+
+
+async def test_a_shared_folder_syncs_in_the_daemon_with_lan_on(tmp_path: Path, relay_server) -> None:
+    """`cove daemon` and the app run Engine.run with LAN sync on (the default): a relay folder is
+    attached through the LAN glue, which must install the sharing authority too — else the other
+    user's devices are unknown and their entries refused."""
+    import asyncio
+
+    from sync.lan.discovery import enable_loopback_multicast
+
+    if not enable_loopback_multicast():
+        pytest.skip("cannot enable multicast on lo")
+    alice, bob1, _bob2, folder, invite = await shared_folder(tmp_path, relay_server)
+    await bob1.sharing.accept(invite.link, root(bob1))
+    stop = asyncio.Event()
+    tasks = [asyncio.create_task(e.run(stop, lambda line: None, lan_interfaces=["127.0.0.1"], lan_host="127.0.0.1"))
+             for e in (alice, bob1)]
+    try:
+        deadline = asyncio.get_running_loop().time() + 30
+        while tree(root(bob1)).get("hello.txt") != b"from alice":
+            assert asyncio.get_running_loop().time() < deadline, refused(bob1, folder) or "hello.txt never arrived"
+            await asyncio.sleep(0.05)
+        assert bob1.runner(folder).syncer.authority is not None
+        write(root(bob1) / "from-bob.txt", "bob, daemon")
+        while tree(root(alice)).get("from-bob.txt") != b"bob, daemon":
+            assert asyncio.get_running_loop().time() < deadline, refused(alice, folder) or "bob's file never arrived"
+            await asyncio.sleep(0.05)
+        assert not refused(alice, folder) and not refused(bob1, folder)
+    finally:
+        stop.set()
+        await asyncio.gather(*tasks)
