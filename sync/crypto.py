@@ -71,6 +71,7 @@ from nacl.exceptions import CryptoError as _NaclCryptoError
 from nacl.hash import blake2b
 from nacl.utils import random as _random
 
+from sync.chunker import verified
 from sync.errors import CoveError
 from sync.wire.envelopes import MAX_ENTRY_CIPHERTEXT
 
@@ -405,15 +406,15 @@ def open_block(
         except zstandard.ZstdError as exc:
             raise MalformedCiphertext(f"compressed block is corrupt: {exc}") from None
     else:
-        plaintext = bytes(body)
-    actual = blake3.blake3(plaintext, max_threads=1).digest()
-    if actual != bytes(expected_plain_hash):
+        plaintext = body
+    checked = verified(plaintext, bytes(expected_plain_hash))
+    if checked is None:
         raise ContentMismatch(
             f"block {bid[:12]} decrypted, but it is not the content that was expected (wrong block)"
         )
-    if _block_id(_lookup(keys, epoch), epoch, actual) != bid:
+    if _block_id(_lookup(keys, epoch), epoch, checked.hash) != bid:
         raise ContentMismatch(f"block {bid[:12]} is stored under an ID that does not match its content")
-    return plaintext
+    return checked
 
 
 # --- log entry payloads ------------------------------------------------------------------------------

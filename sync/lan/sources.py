@@ -127,9 +127,9 @@ class LanBlocks:
             got, off = 0, 0
             for b, ok in zip(batch, found, strict=True):
                 if ok is True:
-                    data = body[off : off + b.size]
+                    data = chunker.verified(memoryview(body)[off : off + b.size], b.hash)
                     off += b.size
-                    if len(data) == b.size and chunker.block_hash(data) == b.hash:
+                    if data is not None:
                         self.cache[b.hash] = data
                         got += b.size
             return got
@@ -166,9 +166,9 @@ class LanBlocks:
                 for i, (b, ok) in enumerate(zip(blocks, found, strict=True)):
                     if ok is not True:
                         continue
-                    data = bytes(view[off : off + b.size])
+                    data = chunker.verified(view[off : off + b.size], b.hash)
                     off += b.size
-                    if len(data) == b.size and chunker.block_hash(data) == b.hash:
+                    if data is not None:
                         out[i] = data
                 self.from_peers += sum(len(d) for d in out if d is not None)
         return [d if d is not None else await self.get(b, source) for b, d in zip(blocks, out, strict=True)]
@@ -192,9 +192,10 @@ class LanBlocks:
                     )
                 except RequestFailed:
                     continue
-                if len(data) == block.size and chunker.block_hash(data) == block.hash:
-                    self.from_peers += len(data)
-                    return data
+                checked = chunker.verified(data, block.hash) if len(data) == block.size else None
+                if checked is not None:
+                    self.from_peers += len(checked)
+                    return checked
         if self.fallback is not None:
             data = await self.fallback.get(block, source)
             self.from_fallback += len(data)

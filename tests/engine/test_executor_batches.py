@@ -191,3 +191,35 @@ def test_blocks_read_into_one_buffer_are_packed_and_verified(tmp_path: Path) -> 
         f.write(b"\0" * 16)
     found, end = executor.read_local_blocks_into(root, index, [b_two[0], b_one[0]], buf, room)
     assert found == [False, True] and bytes(buf[room:end]) == one[:first]
+
+
+def test_verified_blocks_are_written_without_a_second_hash_and_only_for_their_own_block(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Sources that checked a block hand over chunker.Verified: the writer trusts it for that
+    block only. A Verified of another block (a source mixing blocks up) is hashed and refused."""
+
+    class CheckingBlocks(MemoryBlocks):
+        swap: dict[bytes, bytes] = {}
+
+        async def get(self, block: Block, source: RemoteRecord) -> bytes:
+            h = self.swap.get(block.hash, block.hash)
+            checked = chunker.verified(self.data[h], h)
+            assert checked is not None
+            return checked
+
+    blocks = CheckingBlocks()
+    root, _, ex = _setup(tmp_path, blocks)
+    good = _download(blocks, "good.bin", os.urandom(200_000))
+    hashed: list[int] = []
+    real = chunker.block_hash
+    monkeypatch.setattr(chunker, "block_hash", lambda data: (hashed.append(len(data)), real(data))[1])
+    report = asyncio.run(ex.execute(Plan(actions=(good,))))
+    assert not report.failed and (root / "good.bin").exists()
+    assert len(hashed) == len(good.record.blocks)  # once each, by the source; never by the writer
+    a, b = os.urandom(100), os.urandom(100)
+    one, other = _download(blocks, "one", a), _download(blocks, "other", b)
+    CheckingBlocks.swap = {one.record.blocks[0].hash: other.record.blocks[0].hash}  # one's block is b
+    report = asyncio.run(ex.execute(Plan(actions=(one,))))
+    assert set(report.failed) == {"one"} and not (root / "one").exists()
+    assert chunker.verified(a, other.record.blocks[0].hash) is None
