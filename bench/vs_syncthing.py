@@ -349,6 +349,9 @@ def main() -> int:
     ap.add_argument("--scale", type=float, default=1.0)
     ap.add_argument("--s3-reps", type=int, default=5)
     ap.add_argument("--only", choices=["cove", "syncthing"])
+    ap.add_argument("--syncthing-first", action="store_true",
+                    help="run Syncthing before Cove (the VM's memory and disk state drift during a run: "
+                         "compare runs in both orders)")
     ap.add_argument("--json", type=Path)
     ap.add_argument("--tmpdir", default=None)
     ap.add_argument("--keep", action="store_true", help="keep each system's folders and logs (A.log, B.log) after the run")
@@ -357,6 +360,8 @@ def main() -> int:
     systems = [("Cove", CovePair), ("Syncthing", SyncthingPair)]
     if args.only:
         systems = [x for x in systems if x[0].lower() == args.only]
+    if args.syncthing_first:
+        systems.reverse()
     bases: list[Path] = []
     for name, cls in systems:
         base = Path(tempfile.mkdtemp(prefix=f"vs-{name.lower()}-", dir=args.tmpdir))
