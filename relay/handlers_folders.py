@@ -156,7 +156,8 @@ async def create_invitation(request: web.Request) -> web.Response:
         raise NotFound("no such user", code="user_not_found")
     now = app[keys.CLOCK]()
     inv = Invitation(
-        id=secrets.token_urlsafe(18), folder=folder, invitee=change.member, inviter=principal.username,
+        # hex, not base64url: people type invitation IDs, and one starting with '-' reads as an option
+        id=secrets.token_hex(18), folder=folder, invitee=change.member, inviter=principal.username,
         role=Role(change.role), change=change.to_wire(), key_epoch=change.epoch, wrapped_key=wrapped,
         created_at=now, expires_at=now + ttl, state=InvitationState.PENDING,
     )

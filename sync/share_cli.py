@@ -60,7 +60,7 @@ def register_share_commands(sub: argparse._SubParsersAction) -> None:  # type: i
     s = sub.add_parser("invites", help="invitations to folders shared with you; accept or decline")
     isub = s.add_subparsers(dest="invites_command", metavar="ACTION")
     a = isub.add_parser("accept", help="accept an invitation (its ID, or the link you were sent)")
-    a.add_argument("id")
+    a.add_argument("id", help="the invitation's ID or link (an older ID that starts with '-' needs `--` before it)")
     a.add_argument("path", type=Path, nargs="?", help="where to sync it (default ~/Cove/INVITER-FOLDER)")
     a = isub.add_parser("decline", help="decline an invitation")
     a.add_argument("id")
