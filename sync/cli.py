@@ -470,6 +470,7 @@ COMMANDS = {
 COMMANDS.update(SHARE_COMMANDS)
 COMMANDS.update(SETTINGS_COMMANDS)
 COMMANDS["devices"] = _cmd_devices
+COMMANDS["peers"] = _cmd_peers
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -163,3 +163,22 @@ def test_daemon_indexes_a_settled_write(tmp_path: Path, home: Path) -> None:
         out, _ = proc.communicate(timeout=30)
     assert proc.returncode == 0
     assert "stopped" in out
+
+
+def test_every_command_has_a_handler() -> None:
+    """Each subcommand the parser offers runs something (`cove peers` once parsed and then failed
+    with a KeyError)."""
+    import argparse
+
+    from sync.cli import COMMANDS, build_parser
+
+    sub = next(a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction))
+    assert set(sub.choices) - {"gui"} <= set(COMMANDS), set(sub.choices) - set(COMMANDS)
+
+
+def test_peers_without_a_daemon(home: Path, tmp_path: Path, capsys) -> None:
+    assert cove(home, "init", str(tmp_path / "f")) == 0
+    capsys.readouterr()
+    assert cove(home, "peers") == 0
+    out = capsys.readouterr().out
+    assert "this device" in out and "the daemon is not running" in out

@@ -6,10 +6,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import io
 from pathlib import Path
 
 import pytest
 
+from sync.cli import main
 from sync.config import Bandwidth, Dirs
 from sync.engine import Engine
 from sync.keys import AccountKeys, FolderKeyring
@@ -70,6 +72,12 @@ async def test_pauses_and_limits_from_another_process_reach_the_running_engines(
         await wait_for(lambda: a.connected_to(b) and b.connected_to(a), timeout=30, what="the engines find each other")
         (a.root / "first.txt").write_text("one")
         await wait_for(lambda: (b.root / "first.txt").exists(), timeout=30, what="first file syncs")
+        await asyncio.sleep(0.6)  # the status file `cove peers` reads is refreshed every 0.5 s
+        out = io.StringIO()
+        with contextlib.redirect_stdout(out):
+            assert main(["--home", str(b.home), "peers"]) == 0
+        row = next(line for line in out.getvalue().splitlines() if line.startswith(a.engine.identity.device_id[:7]))
+        assert "LAN" in row and "connected" in row, out.getvalue()
 
         # `cove pause` on B: the running engine stops receiving (and serving) the folder
         cli(b.dirs, "pause")
