@@ -12,6 +12,7 @@ import argparse
 import asyncio
 import datetime as dt
 import getpass
+import os
 import signal
 import sys
 from pathlib import Path
@@ -487,3 +488,7 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:  # `cove status | head`: the reader left; say nothing more
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 141

@@ -40,7 +40,7 @@ def peer_rows(status: dict[str, Any], known: list[str], relay: bool, now: float)
         name = f"{short_id(dev)[:7]} {p.get('name') or ''}".strip()
         addrs = ", ".join(f"[{h}]:{port}" if ":" in h else f"{h}:{port}" for h, port in p.get("addresses", []))
         if p.get("paused"):
-            path, detail = "paused", ""
+            path, detail = "paused", f"paused on this device (`cove resume --peer {short_id(dev)[:7]}`)"
         elif p.get("connected"):
             path = "LAN"
             detail = f"connected, {len(p.get('folders', []))} shared folders, in {_size(p.get('bytes_in', 0))} / out {_size(p.get('bytes_out', 0))}"
