@@ -139,8 +139,8 @@ class SettingsPage(QWidget):
         rf.addRow("This device's folder", lr)
         self._relay_enabled(self.lan_only.isChecked())
         if fingerprint:
-            self.relay_status.setText(f"Signed in as <b>{username}</b>. Account key fingerprint: "
-                                      f"<code>{fingerprint}</code>")
+            who = f"Signed in as <b>{username}</b>." if username else "Not signed in to a relay (LAN only)."
+            self.relay_status.setText(f"{who} Account key fingerprint: <code>{fingerprint}</code>")
         if ctx.relay is not None:
             r = ctx.relay
             r.signed_in.connect(self._signed_in)

@@ -360,3 +360,11 @@ def test_without_a_tray_closing_the_window_quits(make_app, folder, qtbot) -> Non
     assert app.tray is None and app.window.isVisible()
     with qtbot.waitSignal(app.quit_done, timeout=WAIT):
         app.window.close()
+
+
+def test_lan_only_settings_show_the_account_key_without_a_user(make_app, folder, qtbot) -> None:
+    """A LAN-only device holds account keys (made with its first folder) but no relay account."""
+    app = make_app()
+    started(app, qtbot)
+    text = app.window.settings.relay_status.text()
+    assert "LAN only" in text and "fingerprint" in text and "Signed in as" not in text
