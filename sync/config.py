@@ -19,7 +19,7 @@ from __future__ import annotations
 import json
 import os
 import secrets
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 
 import platformdirs
@@ -139,9 +139,10 @@ class Bandwidth:
 
     @staticmethod
     def from_json(d: object) -> Bandwidth:
-        if not isinstance(d, dict) or set(d) - {"lan_up", "lan_down", "relay_up", "relay_down"}:
-            raise ConfigError("malformed bandwidth limits in config (expected lan_up, lan_down, relay_up, relay_down)")
-        values = {k: d.get(k, 0) for k in ("lan_up", "lan_down", "relay_up", "relay_down")}
+        names = [f.name for f in fields(Bandwidth)]
+        if not isinstance(d, dict) or set(d) - set(names):
+            raise ConfigError(f"malformed bandwidth limits in config (expected {', '.join(names)})")
+        values = {k: d.get(k, 0) for k in names}
         for k, v in values.items():
             if not isinstance(v, int) or isinstance(v, bool) or v < 0:
                 raise ConfigError(f"bandwidth limit {k} must be a whole number of bytes per second, 0 for none (got {v!r})")

@@ -40,7 +40,7 @@ from sync.folder import FolderRunner
 from sync.identity import DeviceIdentity, IdentityError, load_or_create_identity
 from sync.index import HistoryEntry, IndexError_, StoredError
 from sync.lan.limits import LimitedTransport, Limits
-from sync.relay_client import AppendNotice, Hello, MembershipNotice, NotificationListener, RelayClient
+from sync.relay_client import AppendNotice, Hello, MembershipNotice, NotificationListener, RelayClient, RelayTransport
 from sync.wire.ids import is_folder_id
 
 
@@ -453,8 +453,14 @@ class Engine:
             return await client.folders()
 
     def _attach(self, folder: FolderConfig, client: RelayClient) -> FolderRunner:
+        return self.attach_relay(folder, LimitedTransport(client, self.limits))
+
+    def attach_relay(self, folder: FolderConfig, transport: RelayTransport) -> FolderRunner:
+        """A relay folder's runner, talking to the relay through ``transport`` (a new one
+        replaces the one an earlier run or ``sync_now`` left), with the sharing authority: member
+        devices verified by their account keys, viewers' entries refused. Used with and without
+        the LAN service (which wraps the transport so LAN peers hear of appends)."""
         runner = self.runner(folder.id)
-        transport = LimitedTransport(client, self.limits)
         if runner.syncer is not None:
             runner.syncer.set_transport(transport)
         else:
@@ -462,6 +468,7 @@ class Engine:
             if keyring is None:
                 raise CoveError(f"{folder.path}: this device has no key for the folder; add it again with `cove folder add`")
             runner.attach_transport(transport, keyring, self.identity, self.config.device_name or self.identity.short_id)
+        if runner.syncer is not None and runner.syncer.authority is None:
             sharing.install(self, runner)  # sharing: verify membership and member devices' certificates
         return runner
 

@@ -77,34 +77,23 @@ async def watch_relay_devices(lan: LanService, client: Any, every_s: float = REL
 
 
 def attach_folder(engine: Any, lan: LanService, folder: FolderConfig, client: Any | None = None) -> Any:
-    """Attach ``folder``'s runner to this run: a relay folder talks to the relay through
-    ``client`` (also when an earlier ``sync_now`` attached it to another client) and gets the
-    sharing authority, exactly as :meth:`Engine._attach` does without the LAN — members' devices
-    are verified by their account keys, viewers' entries refused; a LAN-only folder gets a
-    :class:`NullTransport`. Then the folder joins the LAN service."""
-    from sync import sharing
-
-    runner = engine.runner(folder.id)
+    """Attach ``folder``'s runner to this run: a relay folder through :meth:`Engine.attach_relay`
+    (the sharing authority too), its transport wrapped so LAN peers hear of appends; a LAN-only
+    folder gets a :class:`NullTransport`. Then the folder joins the LAN service."""
     if folder.relay and client is not None:
-        transport: Any = NotifyingTransport(LimitedTransport(client, lan.limits), lan.on_append, lan.directory)
         if lan not in _relay_watch:
             _relay_watch[lan] = lan._spawn(watch_relay_devices(lan, client))
+        runner = engine.attach_relay(
+            folder, NotifyingTransport(LimitedTransport(client, lan.limits), lan.on_append, lan.directory))
+    else:
+        runner = engine.runner(folder.id)
         if runner.syncer is None:
-            runner.attach_transport(transport, _keyring(engine, folder), engine.identity,
+            keyring = load_keyring(engine.dirs, folder.id)
+            if keyring is None:
+                raise CoveError(f"{folder.path}: this device has no key for the folder; link it to a device that has",
+                                folder.path)
+            runner.attach_transport(NullTransport(lan.directory, lan.on_append), keyring, engine.identity,
                                     engine.config.device_name or engine.identity.short_id)
-        else:
-            runner.syncer.set_transport(transport)
-        sharing.install(engine, runner)
-    elif runner.syncer is None:
-        runner.attach_transport(NullTransport(lan.directory, lan.on_append), _keyring(engine, folder), engine.identity,
-                                engine.config.device_name or engine.identity.short_id)
     if folder.id not in lan.folders:
         lan.add_folder(runner)
     return runner
-
-
-def _keyring(engine: Any, folder: FolderConfig) -> Any:
-    keyring = load_keyring(engine.dirs, folder.id)
-    if keyring is None:
-        raise CoveError(f"{folder.path}: this device has no key for the folder; link it to a device that has", folder.path)
-    return keyring

@@ -16,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 from sync.config import Bandwidth
@@ -73,8 +73,8 @@ class Limits:
 
     def apply(self, bandwidth: Bandwidth) -> None:
         """Set all four from the config (0: unlimited); takes effect for the next frame/block."""
-        for bucket, rate in ((self.lan_up, bandwidth.lan_up), (self.lan_down, bandwidth.lan_down),
-                             (self.relay_up, bandwidth.relay_up), (self.relay_down, bandwidth.relay_down)):
+        for f in fields(bandwidth):  # the buckets are named as the config's fields
+            bucket, rate = getattr(self, f.name), getattr(bandwidth, f.name)
             if bucket.rate != rate:
                 bucket.set_rate(rate)
 

@@ -124,10 +124,10 @@ class LanBlocks:
             found = h.get("found")
             if not isinstance(found, list) or len(found) != len(batch):
                 return 0
-            got, off = 0, 0
+            got, off, view = 0, 0, memoryview(body)
             for b, ok in zip(batch, found, strict=True):
                 if ok is True:
-                    data = chunker.verified(memoryview(body)[off : off + b.size], b.hash)
+                    data = chunker.verified(view[off : off + b.size], b.hash)
                     off += b.size
                     if data is not None:
                         self.cache[b.hash] = data

@@ -268,6 +268,7 @@ async def test_a_shared_folder_syncs_in_the_daemon_with_lan_on(tmp_path: Path, r
     import asyncio
 
     from sync.lan.discovery import enable_loopback_multicast
+    from tests.lan.harness import wait_for
 
     if not enable_loopback_multicast():
         pytest.skip("cannot enable multicast on lo")
@@ -277,15 +278,12 @@ async def test_a_shared_folder_syncs_in_the_daemon_with_lan_on(tmp_path: Path, r
     tasks = [asyncio.create_task(e.run(stop, lambda line: None, lan_interfaces=["127.0.0.1"], lan_host="127.0.0.1"))
              for e in (alice, bob1)]
     try:
-        deadline = asyncio.get_running_loop().time() + 30
-        while tree(root(bob1)).get("hello.txt") != b"from alice":
-            assert asyncio.get_running_loop().time() < deadline, refused(bob1, folder) or "hello.txt never arrived"
-            await asyncio.sleep(0.05)
+        await wait_for(lambda: tree(root(bob1)).get("hello.txt") == b"from alice", timeout=30,
+                       what="alice's file in bob's daemon")
         assert bob1.runner(folder).syncer.authority is not None
         write(root(bob1) / "from-bob.txt", "bob, daemon")
-        while tree(root(alice)).get("from-bob.txt") != b"bob, daemon":
-            assert asyncio.get_running_loop().time() < deadline, refused(alice, folder) or "bob's file never arrived"
-            await asyncio.sleep(0.05)
+        await wait_for(lambda: tree(root(alice)).get("from-bob.txt") == b"bob, daemon", timeout=30,
+                       what="bob's file in alice's daemon")
         assert not refused(alice, folder) and not refused(bob1, folder)
     finally:
         stop.set()

@@ -149,7 +149,7 @@ class _Tamper:
             for f in self.change(frames):
                 sw.write(f)
             await sw.drain()
-            await asyncio.sleep(5)
+            await cr.read()  # until the initiator closes
         except (asyncio.IncompleteReadError, ConnectionError):
             pass
         finally:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import io
+import json
 from pathlib import Path
 
 import pytest
@@ -14,6 +15,7 @@ import pytest
 from sync.cli import main
 from sync.config import Bandwidth, Dirs
 from sync.engine import Engine
+from sync.errors import CoveError
 from sync.keys import AccountKeys, FolderKeyring
 from sync.lan.discovery import enable_loopback_multicast
 from sync.lan.provision import provision_home
@@ -37,6 +39,15 @@ class Running:
     def start(self) -> None:
         self.task = asyncio.ensure_future(self.engine.run(self.stop, lambda line: None, lan_interfaces=["127.0.0.1"],
                                                           lan_host="127.0.0.1"))
+
+    def status_shows_connected(self, other: Running) -> bool:
+        """What `cove peers` reads (``lan/status.json``, rewritten every 0.5 s) lists ``other`` connected."""
+        try:
+            doc = json.loads((self.dirs.data / "lan" / "status.json").read_text())
+        except (OSError, ValueError):
+            return False
+        return any(p.get("device_id") == other.engine.identity.device_id and p.get("connected")
+                   for p in doc.get("peers", []))
 
     def connected_to(self, other: Running) -> bool:
         lan = self.engine.lan
@@ -72,7 +83,7 @@ async def test_pauses_and_limits_from_another_process_reach_the_running_engines(
         await wait_for(lambda: a.connected_to(b) and b.connected_to(a), timeout=30, what="the engines find each other")
         (a.root / "first.txt").write_text("one")
         await wait_for(lambda: (b.root / "first.txt").exists(), timeout=30, what="first file syncs")
-        await asyncio.sleep(0.6)  # the status file `cove peers` reads is refreshed every 0.5 s
+        await wait_for(lambda: b.status_shows_connected(a), timeout=10, what="B's status file shows A")
         out = io.StringIO()
         with contextlib.redirect_stdout(out):
             assert main(["--home", str(b.home), "peers"]) == 0
@@ -85,11 +96,17 @@ async def test_pauses_and_limits_from_another_process_reach_the_running_engines(
         await wait_for(lambda: runner_b.paused and b.engine.lan.pauses.folder_paused(FOLDER), timeout=10,
                        what="B's daemon takes up the pause")
         pulls = b.engine.lan.pulls_done
+        session = b.engine.lan.peers[a.engine.identity.device_id].session
+        frames = session.channel.counters.frames_in
         (a.root / "while-paused.txt").write_text("two")
         head = a.engine.runner(FOLDER).index.head(a.engine.identity.device_id) or (0, "")
         await wait_for(lambda: (a.engine.runner(FOLDER).index.head(a.engine.identity.device_id) or (0, "")) > head,
                        timeout=20, what="A publishes the change")
-        await asyncio.sleep(1.5)  # time enough for a pull B would have made
+        await wait_for(lambda: session.channel.counters.frames_in > frames, timeout=10, what="A's notice reaches B")
+        # A reply to B comes after the notice and after B handled it (messages are served in order)
+        await session.request({"t": "heads", "folder": FOLDER})
+        worker = b.engine.lan.folders[FOLDER].worker
+        assert worker is None or worker.done(), "B started a pull of a paused folder"
         assert not (b.root / "while-paused.txt").exists()
         assert b.engine.lan.pulls_done == pulls
 
@@ -111,7 +128,9 @@ async def test_pauses_and_limits_from_another_process_reach_the_running_engines(
         cli(b.dirs, "pause", peer=[a.engine.identity.device_id[:9]])
         await wait_for(lambda: not b.connected_to(a) and not a.connected_to(b), timeout=10, what="peer disconnected")
         (a.root / "peer-paused.txt").write_text("three")
-        await asyncio.sleep(2.0)  # A keeps finding B through zeroconf; B keeps refusing it
+        with contextlib.suppress(CoveError):  # A dials B (as discovery would): B refuses it
+            await a.engine.lan.connect("127.0.0.1", b.engine.lan.port, expected=b.engine.identity.device_id)
+        await wait_for(lambda: not a.connected_to(b), timeout=10, what="B closes A's connection")
         assert not b.connected_to(a)
         assert not (b.root / "peer-paused.txt").exists()
         cli(b.dirs, "resume", peer=[a.engine.identity.device_id[:9]])
